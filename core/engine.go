@@ -1,0 +1,106 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync/atomic"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Router runs a request through the routing script.
+type Router interface {
+	Route(m *Msg) error
+}
+
+// ErrBusy is returned by a Router that has no capacity left for a request.
+var ErrBusy = errors.New("core: routing capacity exhausted")
+
+// Engine runs every SIP request through the Router and makes sure each
+// gets exactly one final reply.
+type Engine struct {
+	router      Router
+	log         *slog.Logger
+	maxInflight int64
+	inflight    atomic.Int64
+	server      string
+}
+
+// NewEngine returns an engine that routes through r. maxInflight bounds the
+// requests in progress (0: unbounded); server is the Server header value.
+func NewEngine(r Router, log *slog.Logger, maxInflight int, server string) *Engine {
+	return &Engine{router: r, log: log, maxInflight: int64(maxInflight), server: server}
+}
+
+// Inflight is the number of requests being processed.
+func (e *Engine) Inflight() int64 { return e.inflight.Load() }
+
+// HandleSIP is the sipgo request handler.
+func (e *Engine) HandleSIP(req *sip.Request, tx sip.ServerTransaction) {
+	var respond Responder
+	if tx != nil {
+		respond = tx.Respond
+	}
+	m := NewMsg(req, respond)
+	if ct, ok := tx.(interface{ Connection() sip.Connection }); ok {
+		if c := ct.Connection(); c != nil {
+			m.SetLocal(c.LocalAddr())
+		}
+	}
+	e.Process(m)
+}
+
+// Process routes one request and sends the fallback reply if the script
+// left it unanswered.
+func (e *Engine) Process(m *Msg) {
+	m.Server = e.server
+	n := e.inflight.Add(1)
+	defer e.inflight.Add(-1)
+	defer func() {
+		if p := recover(); p != nil {
+			e.log.Error("panic while routing", "panic", fmt.Sprint(p), "method", m.Req.Method.String(),
+				"call_id", callID(m), "stack", string(debug.Stack()))
+			e.fallback(m, 500, "Server Internal Error")
+		}
+	}()
+	if e.maxInflight > 0 && n > e.maxInflight && !m.Req.IsAck() {
+		e.log.Warn("overloaded: too many requests in progress", "inflight", n, "src", m.SourceAddr())
+		_ = m.Reply(503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		return
+	}
+	err := e.router.Route(m)
+	switch {
+	case m.Req.IsAck():
+		if err != nil {
+			e.log.Error("script error on ACK", "error", err, "call_id", callID(m))
+		}
+	case errors.Is(err, ErrBusy):
+		e.log.Warn("overloaded: no script state free", "src", m.SourceAddr())
+		e.fallback(m, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+	case err != nil:
+		e.log.Error("script error", "error", err, "method", m.Req.Method.String(), "call_id", callID(m))
+		e.fallback(m, 500, "Server Internal Error")
+	case !m.Replied() && !m.Dropped && !m.Handled:
+		e.log.Error("script returned without replying, forwarding or dropping",
+			"method", m.Req.Method.String(), "call_id", callID(m))
+		e.fallback(m, 500, "Server Internal Error")
+	}
+}
+
+func (e *Engine) fallback(m *Msg, code int, reason string, hdrs ...sip.Header) {
+	if m.Replied() || m.Dropped || m.Handled || m.Req.IsAck() {
+		return
+	}
+	if err := m.Reply(code, reason, hdrs...); err != nil && !errors.Is(err, ErrReplied) {
+		e.log.Error("send fallback reply", "code", code, "error", err)
+	}
+}
+
+func callID(m *Msg) string {
+	if h := m.Req.CallID(); h != nil {
+		return h.Value()
+	}
+	return ""
+}

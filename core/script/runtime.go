@@ -1,0 +1,420 @@
+// Package script runs the Lua routing script: it compiles the script once
+// per generation, keeps a bounded pool of pre-warmed sandboxed states for
+// it, runs each request's route under a deadline, and swaps generations on
+// reload without disturbing requests in flight.
+package script
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/locus-sip/locus/core"
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+)
+
+// RequestRoute is the entry point every request runs through.
+const RequestRoute = "ksr_request_route"
+
+// Errors a route can end with.
+var (
+	ErrTimeout = errors.New("script: route exceeded its deadline")
+)
+
+// Export is one KSR sub-table: KSR.<Name>. An empty Name puts the
+// functions on KSR itself.
+type Export struct {
+	Name  string
+	Funcs []core.LuaFunc
+}
+
+// Options configure a Runtime.
+type Options struct {
+	// File is the routing script.
+	File string
+	// Timeout bounds one route (default 100 ms).
+	Timeout time.Duration
+	// PoolSize is the most Lua states a generation keeps (default 4 per CPU).
+	PoolSize int
+	// Exports are the module functions the script sees under KSR.
+	Exports []Export
+	// Log receives reload and error messages; the script's own logging
+	// (KSR.info, print) goes to Log with module=script.
+	Log *slog.Logger
+}
+
+// Runtime runs requests through the current script generation.
+type Runtime struct {
+	opts Options
+	log  *slog.Logger
+	slog *slog.Logger // the script's own log
+
+	cur     atomic.Pointer[Generation]
+	nextID  atomic.Uint64
+	reload  sync.Mutex // serialises reloads
+	epoch   time.Time
+	stop    chan struct{}
+	stopped sync.Once
+
+	liveMu sync.Mutex
+	live   map[*state]struct{}
+
+	reloads        atomic.Uint64
+	reloadFailures atomic.Uint64
+	lastErrMu      sync.Mutex
+	lastErr        string
+}
+
+// New compiles the script and warms its first generation. It fails when
+// the script does not compile or has no ksr_request_route.
+func New(opts Options) (*Runtime, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 100 * time.Millisecond
+	}
+	if opts.PoolSize <= 0 {
+		opts.PoolSize = 4 * runtime.GOMAXPROCS(0)
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	r := &Runtime{
+		opts:  opts,
+		log:   opts.Log.With("module", "script"),
+		slog:  opts.Log.With("module", "script"),
+		epoch: time.Now(),
+		stop:  make(chan struct{}),
+		live:  map[*state]struct{}{},
+	}
+	src, err := os.ReadFile(opts.File)
+	if err != nil {
+		return nil, fmt.Errorf("script: %w", err)
+	}
+	g, err := r.newGeneration(src)
+	if err != nil {
+		return nil, err
+	}
+	r.cur.Store(g)
+	r.log.Info("script loaded", "file", opts.File, "generation", g.ID, "hash", g.Hash[:12])
+	go r.watchdog()
+	return r, nil
+}
+
+// Current returns the generation serving new requests.
+func (r *Runtime) Current() *Generation { return r.cur.Load() }
+
+// Stats reports reload counters and the last reload error ("" if none).
+func (r *Runtime) Stats() (reloads, failures uint64, lastErr string) {
+	r.lastErrMu.Lock()
+	defer r.lastErrMu.Unlock()
+	return r.reloads.Load(), r.reloadFailures.Load(), r.lastErr
+}
+
+// Close stops the watchdog and retires the current generation.
+func (r *Runtime) Close() {
+	r.stopped.Do(func() {
+		close(r.stop)
+		if g := r.cur.Load(); g != nil {
+			g.retire()
+		}
+	})
+}
+
+// Route runs ksr_request_route for m on the current generation.
+func (r *Runtime) Route(m *core.Msg) error {
+	return r.Call(m, RequestRoute)
+}
+
+// Call runs the global function fn of the current script with m as the
+// current message. A function the script does not define is not an error.
+func (r *Runtime) Call(m *core.Msg, fn string, args ...lua.LValue) error {
+	g := r.cur.Load()
+	st, err := g.get()
+	if err != nil {
+		return err
+	}
+	var f lua.LValue
+	if fn == RequestRoute {
+		f = st.route
+	} else {
+		f = st.L.GetGlobal(fn)
+	}
+	lf, ok := f.(*lua.LFunction)
+	if !ok {
+		g.put(st)
+		return nil
+	}
+	st.env.Msg = m
+	start := int64(time.Since(r.epoch)) | 1 // never 0: 0 means idle
+	st.started.Store(start)
+	st.L.Push(lf)
+	for _, a := range args {
+		st.L.Push(a)
+	}
+	err = st.L.PCall(len(args), 0, nil)
+	finished := st.started.CompareAndSwap(start, 0)
+	st.env.Msg = nil
+	if !finished {
+		// The watchdog cancelled this state: it is not reused.
+		g.discard(st)
+		return fmt.Errorf("%w (%s)", ErrTimeout, r.opts.Timeout)
+	}
+	if err != nil {
+		var ae *lua.ApiError
+		if errors.As(err, &ae) && ae.Object == exitValue {
+			st.L.SetTop(0)
+			g.put(st)
+			return nil
+		}
+		// A state that raised an error may hold half-done work: drop it.
+		g.discard(st)
+		return fmt.Errorf("script: %s", luaErrorText(err))
+	}
+	g.put(st)
+	return nil
+}
+
+// watchdog cancels states whose route overran the deadline. One ticker for
+// all states is far cheaper than a timer per request.
+func (r *Runtime) watchdog() {
+	period := r.opts.Timeout / 4
+	if period < time.Millisecond {
+		period = time.Millisecond
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	limit := int64(r.opts.Timeout)
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		}
+		now := int64(time.Since(r.epoch))
+		r.liveMu.Lock()
+		for st := range r.live {
+			s := st.started.Load()
+			if s > 0 && now-s > limit && st.started.CompareAndSwap(s, -1) {
+				st.cancel()
+			}
+		}
+		r.liveMu.Unlock()
+	}
+}
+
+// exitValue is raised by KSR.x.exit to stop the route without an error.
+var exitValue = &lua.LUserData{}
+
+// Generation is one compiled version of the script with its state pool.
+type Generation struct {
+	ID       uint64
+	Hash     string
+	File     string
+	LoadedAt time.Time
+
+	rt    *Runtime
+	proto *lua.FunctionProto
+	pool  chan *state
+	slots chan struct{} // one token per state that may exist
+	// retired is set when a newer generation took over: states coming back
+	// are closed instead of pooled.
+	retired atomic.Bool
+}
+
+type state struct {
+	L      *lua.LState
+	env    *core.Env
+	route  *lua.LFunction
+	cancel context.CancelFunc
+	// started is the route's start (ns since the runtime's epoch), 0 when
+	// idle, -1 once the watchdog cancelled it.
+	started atomic.Int64
+}
+
+func (r *Runtime) newGeneration(src []byte) (*Generation, error) {
+	sum := sha256.Sum256(src)
+	proto, err := Compile(src, r.opts.File)
+	if err != nil {
+		return nil, err
+	}
+	g := &Generation{
+		ID:       r.nextID.Add(1),
+		Hash:     hex.EncodeToString(sum[:]),
+		File:     r.opts.File,
+		LoadedAt: time.Now(),
+		rt:       r,
+		proto:    proto,
+		pool:     make(chan *state, r.opts.PoolSize),
+		slots:    make(chan struct{}, r.opts.PoolSize),
+	}
+	// Warm a few states (the first is the canary that proves the script
+	// loads); the rest are built on demand up to PoolSize.
+	warm := min(r.opts.PoolSize, runtime.GOMAXPROCS(0))
+	for i := 0; i < warm; i++ {
+		st, err := g.newState()
+		if err != nil {
+			g.retire()
+			return nil, err
+		}
+		g.slots <- struct{}{}
+		g.pool <- st
+	}
+	return g, nil
+}
+
+func (g *Generation) newState() (*state, error) {
+	r := g.rt
+	ctx, cancel := context.WithCancel(context.Background())
+	env := &core.Env{Ctx: ctx, Log: r.slog}
+	L := lua.NewState(lua.Options{SkipOpenLibs: true})
+	st := &state{L: L, env: env, cancel: cancel}
+	openSandbox(L, r.slog)
+	installKSR(L, env, r.opts.Exports)
+	// The top-level chunk runs under the route deadline too: a script
+	// that loops at load time is refused, not hung on.
+	loadCtx, loadCancel := context.WithTimeout(ctx, r.opts.Timeout)
+	L.SetContext(loadCtx)
+	L.Push(L.NewFunctionFromProto(g.proto))
+	err := L.PCall(0, 0, nil)
+	loadCancel()
+	if err != nil {
+		st.close()
+		return nil, fmt.Errorf("script: load %s", luaErrorText(err))
+	}
+	L.SetContext(ctx)
+	route, ok := L.GetGlobal(RequestRoute).(*lua.LFunction)
+	if !ok {
+		st.close()
+		return nil, fmt.Errorf("script: %s: no function %s", g.File, RequestRoute)
+	}
+	st.route = route
+	r.liveMu.Lock()
+	r.live[st] = struct{}{}
+	r.liveMu.Unlock()
+	return st, nil
+}
+
+func (st *state) close() {
+	st.cancel()
+	st.L.Close()
+}
+
+// get borrows a state: an idle one, or a new one while the pool has room,
+// or it waits for one up to the route timeout.
+func (g *Generation) get() (*state, error) {
+	select {
+	case st := <-g.pool:
+		return st, nil
+	default:
+	}
+	select {
+	case g.slots <- struct{}{}:
+		st, err := g.newState()
+		if err != nil {
+			<-g.slots
+			return nil, err
+		}
+		return st, nil
+	default:
+	}
+	t := time.NewTimer(g.rt.opts.Timeout)
+	defer t.Stop()
+	select {
+	case st := <-g.pool:
+		return st, nil
+	case <-t.C:
+		return nil, core.ErrBusy
+	}
+}
+
+func (g *Generation) put(st *state) {
+	if g.retired.Load() {
+		g.discard(st)
+		return
+	}
+	g.pool <- st
+}
+
+func (g *Generation) discard(st *state) {
+	g.rt.liveMu.Lock()
+	delete(g.rt.live, st)
+	g.rt.liveMu.Unlock()
+	st.close()
+	<-g.slots
+}
+
+// retire stops pooling: idle states are closed now, busy ones when they
+// come back.
+func (g *Generation) retire() {
+	g.retired.Store(true)
+	for {
+		select {
+		case st := <-g.pool:
+			g.discard(st)
+		default:
+			return
+		}
+	}
+}
+
+// Compile parses and compiles a script. Errors read "file:line: message".
+func Compile(src []byte, file string) (*lua.FunctionProto, error) {
+	chunk, err := parse.Parse(strings.NewReader(string(src)), file)
+	if err != nil {
+		return nil, fmt.Errorf("script: %s", parseErrorText(err, file))
+	}
+	proto, err := lua.Compile(chunk, file)
+	if err != nil {
+		return nil, fmt.Errorf("script: %s: %w", file, err)
+	}
+	return proto, nil
+}
+
+// Check compiles a script and loads it into a sandboxed state with the
+// given exports, as a reload would, and reports the first problem.
+func Check(file string, exports []Export) error {
+	r, err := New(Options{File: file, Exports: exports, PoolSize: 1})
+	if err != nil {
+		return err
+	}
+	r.Close()
+	return nil
+}
+
+// gopher-lua reports syntax errors as "file line:3(column:5) near 'x':   msg".
+var parseErrRe = regexp.MustCompile(`line:(\d+)\(column:(\d+)\) near '(.*)':\s*(.*)`)
+
+func parseErrorText(err error, file string) string {
+	s := err.Error()
+	if m := parseErrRe.FindStringSubmatch(s); m != nil {
+		return fmt.Sprintf("%s:%s: %s near '%s'", file, m[1], strings.TrimSpace(m[4]), m[3])
+	}
+	return file + ": " + strings.TrimSpace(s)
+}
+
+// luaErrorText keeps the first line of a Lua error ("file:12: message")
+// without gopher-lua's stack traceback.
+func luaErrorText(err error) string {
+	var ae *lua.ApiError
+	if errors.As(err, &ae) {
+		s := ae.Object.String()
+		if ae.Type == lua.ApiErrorPanic {
+			s = "panic: " + s
+		}
+		if i := strings.Index(s, "\nstack traceback"); i >= 0 {
+			s = s[:i]
+		}
+		return s
+	}
+	return err.Error()
+}

@@ -1,0 +1,152 @@
+package core
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Server owns the SIP user agent and its listeners. Listeners and
+// transactions live outside script generations: a reload touches neither.
+type Server struct {
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	log     *slog.Logger
+	closers []io.Closer
+	addrs   []string
+	wg      sync.WaitGroup
+}
+
+// NewServer builds the SIP stack with eng handling every request.
+func NewServer(eng *Engine, log *slog.Logger) (*Server, error) {
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent(DefaultUserAgent),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(log.With("module", "sip"))),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(log.With("module", "sip"))),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("core: sip user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log.With("module", "sip")))
+	if err != nil {
+		ua.Close()
+		return nil, fmt.Errorf("core: sip server: %w", err)
+	}
+	// No method handlers: every request, whatever its method, reaches the engine.
+	srv.OnNoRoute(eng.HandleSIP)
+	return &Server{ua: ua, srv: srv, log: log}, nil
+}
+
+// Listen binds every socket; it returns on the first failure, closing
+// what it had bound. Serving starts at once in the background.
+func (s *Server) Listen(socks []Listen) error {
+	for _, l := range socks {
+		addr, err := s.listen(l)
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("core: listen %s: %w", l.Socket, err)
+		}
+		s.addrs = append(s.addrs, addr)
+		s.log.Info("listening", "proto", l.Proto(), "addr", addr[len(l.Proto())+1:])
+	}
+	return nil
+}
+
+func (s *Server) listen(l Listen) (string, error) {
+	proto, addr := l.Proto(), l.Addr()
+	var (
+		serve func() error
+		bound net.Addr
+	)
+	switch proto {
+	case "udp":
+		c, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return "", err
+		}
+		s.closers = append(s.closers, c)
+		bound = c.LocalAddr()
+		serve = func() error { return s.srv.ServeUDP(c) }
+	case "tcp", "ws":
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return "", err
+		}
+		s.closers = append(s.closers, ln)
+		bound = ln.Addr()
+		if proto == "tcp" {
+			serve = func() error { return s.srv.ServeTCP(ln) }
+		} else {
+			serve = func() error { return s.srv.ServeWS(ln) }
+		}
+	case "tls", "wss":
+		cert, err := tls.LoadX509KeyPair(l.Cert, l.Key)
+		if err != nil {
+			return "", fmt.Errorf("certificate: %w", err)
+		}
+		ln, err := tls.Listen("tcp", addr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			return "", err
+		}
+		s.closers = append(s.closers, ln)
+		bound = ln.Addr()
+		if proto == "tls" {
+			serve = func() error { return s.srv.ServeTLS(ln) }
+		} else {
+			serve = func() error { return s.srv.ServeWSS(ln) }
+		}
+	default:
+		return "", fmt.Errorf("unknown protocol %q", proto)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := serve(); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.log.Error("listener stopped", "proto", proto, "addr", bound.String(), "error", err)
+		}
+	}()
+	return proto + ":" + bound.String(), nil
+}
+
+// Addrs returns the bound sockets as "proto:ip:port", in configuration order.
+func (s *Server) Addrs() []string { return s.addrs }
+
+// Close stops the listeners and the SIP stack.
+func (s *Server) Close() error {
+	for _, c := range s.closers {
+		_ = c.Close()
+	}
+	s.closers = nil
+	err := s.ua.Close()
+	s.wg.Wait()
+	return err
+}
+
+// Shutdown closes the listeners, waits up to ctx for in-flight requests of
+// eng to finish, and closes the SIP stack.
+func (s *Server) Shutdown(ctx context.Context, eng *Engine) error {
+	for _, c := range s.closers {
+		_ = c.Close()
+	}
+	s.closers = nil
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for eng.Inflight() > 0 {
+		select {
+		case <-ctx.Done():
+			s.log.Warn("shutdown: requests still in progress", "inflight", eng.Inflight())
+			return s.Close()
+		case <-tick.C:
+		}
+	}
+	return s.Close()
+}

@@ -3,6 +3,7 @@ module github.com/locus-sip/locus
 go 1.26
 
 require (
+	github.com/alecthomas/kong v1.17.0
 	github.com/emiago/sipgo v1.7.2
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/yuin/gopher-lua v1.1.2

@@ -17,7 +17,7 @@ import (
 // file gives a working server.
 type Config struct {
 	// Listen holds the SIP sockets, "proto:host:port" (udp, tcp, tls, ws, wss).
-	Listen []Listen `yaml:"listen"`
+	Listen []Listen     `yaml:"listen"`
 	Script ScriptConfig `yaml:"script"`
 	// Store is the location store DSN (memory:, sqlite:PATH, redis://, postgres://).
 	Store string `yaml:"store"`

@@ -31,11 +31,25 @@ type LuaFunc struct {
 	Fn func(env *Env, L *lua.LState) int
 }
 
-// LuaInt pushes a Kamailio-style integer return code.
+// LuaInt pushes a Kamailio-style integer return code. Small codes come
+// from a table: boxing a number into an LValue allocates.
 func LuaInt(L *lua.LState, n int) int {
-	L.Push(lua.LNumber(n))
+	if n >= -smallInts && n <= smallInts {
+		L.Push(smallIntValues[n+smallInts])
+	} else {
+		L.Push(lua.LNumber(n))
+	}
 	return 1
 }
+
+const smallInts = 16
+
+var smallIntValues = func() (v [2*smallInts + 1]lua.LValue) {
+	for i := range v {
+		v[i] = lua.LNumber(i - smallInts)
+	}
+	return v
+}()
 
 // LuaBool pushes a boolean result.
 func LuaBool(L *lua.LState, b bool) int {

@@ -161,7 +161,7 @@ func (r *Runtime) Call(m *core.Msg, fn string, args ...lua.LValue) error {
 	for _, a := range args {
 		st.L.Push(a)
 	}
-	err = st.L.PCall(len(args), 0, nil)
+	err = st.L.PCall(len(args), 0, st.errfn)
 	finished := st.started.CompareAndSwap(start, 0)
 	st.env.Msg = nil
 	if !finished {
@@ -232,9 +232,13 @@ type Generation struct {
 }
 
 type state struct {
-	L      *lua.LState
-	env    *core.Env
-	route  *lua.LFunction
+	L     *lua.LState
+	env   *core.Env
+	route *lua.LFunction
+	// errfn is the PCall message handler: it passes the error through.
+	// Without one, gopher-lua formats a stack traceback for every error,
+	// KSR.x.exit included, which costs microseconds.
+	errfn  *lua.LFunction
 	cancel context.CancelFunc
 	// started is the route's start (ns since the runtime's epoch), 0 when
 	// idle, -1 once the watchdog cancelled it.
@@ -278,6 +282,7 @@ func (g *Generation) newState() (*state, error) {
 	env := &core.Env{Ctx: ctx, Log: r.slog}
 	L := lua.NewState(lua.Options{SkipOpenLibs: true})
 	st := &state{L: L, env: env, cancel: cancel}
+	st.errfn = L.NewFunction(func(L *lua.LState) int { return 1 })
 	openSandbox(L, r.slog)
 	installKSR(L, env, r.opts.Exports)
 	// The top-level chunk runs under the route deadline too: a script

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/locus-sip/locus/core"
+	"github.com/locus-sip/locus/core/script"
+)
+
+// CLI is locus's command line.
+type CLI struct {
+	Run     RunCmd     `cmd:"" help:"Run the SIP server."`
+	Check   CheckCmd   `cmd:"" help:"Compile and validate a routing script."`
+	Version VersionCmd `cmd:"" help:"Print the version."`
+}
+
+// RunCmd is "locus run". Flags override the config file.
+type RunCmd struct {
+	Config    string   `short:"c" help:"YAML config file." placeholder:"FILE"`
+	Listen    []string `sep:"none" help:"SIP socket proto:host:port (udp, tcp, tls, ws, wss); repeatable; replaces the file's list." placeholder:"PROTO:HOST:PORT"`
+	Script    string   `help:"Lua routing script." placeholder:"FILE"`
+	Store     string   `help:"Location store DSN." placeholder:"DSN"`
+	Admin     string   `help:"Admin HTTP listener address, or off." placeholder:"ADDR|off"`
+	LogLevel  string   `help:"Log level: debug, info, warn, error." placeholder:"LEVEL"`
+	LogFormat string   `help:"Log format: text or json." placeholder:"FORMAT"`
+}
+
+// CheckCmd is "locus check".
+type CheckCmd struct {
+	File string `arg:"" help:"Routing script to check." type:"path"`
+}
+
+// VersionCmd is "locus version".
+type VersionCmd struct{}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func versionString() string {
+	v := version
+	if v == "" {
+		v = "devel"
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+				v = bi.Main.Version
+			}
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+					v += "+" + s.Value[:12]
+				}
+			}
+		}
+	}
+	return v
+}
+
+// Run prints the version.
+func (VersionCmd) Run() error {
+	fmt.Printf("locus %s\n", versionString())
+	return nil
+}
+
+// Run checks the script: it compiles, loads in the sandbox with every
+// compiled-in module's functions, and defines ksr_request_route.
+func (c *CheckCmd) Run() error {
+	if err := script.Check(c.File, moduleExports(nil)); err != nil {
+		return errors.New(trimScriptPrefix(err.Error()))
+	}
+	fmt.Printf("%s: ok\n", c.File)
+	return nil
+}
+
+func trimScriptPrefix(s string) string {
+	const p = "script: "
+	if len(s) > len(p) && s[:len(p)] == p {
+		return s[len(p):]
+	}
+	return s
+}
+
+// config merges the file, the flags and the defaults.
+func (c *RunCmd) config() (*core.Config, error) {
+	cfg, err := core.LoadConfig(c.Config)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.Listen) > 0 {
+		cfg.Listen = cfg.Listen[:0]
+		for _, s := range c.Listen {
+			cfg.Listen = append(cfg.Listen, core.Listen{Socket: s})
+		}
+		// Certificates stay with the file's TLS sockets when flags replace the list.
+		if file, err := core.LoadConfig(c.Config); err == nil {
+			for i := range cfg.Listen {
+				for _, l := range file.Listen {
+					if l.Proto() == cfg.Listen[i].Proto() && l.Cert != "" {
+						cfg.Listen[i].Cert, cfg.Listen[i].Key = l.Cert, l.Key
+					}
+				}
+			}
+		}
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&cfg.Script.File, c.Script)
+	set(&cfg.Store, c.Store)
+	set(&cfg.Admin, c.Admin)
+	set(&cfg.Log.Level, c.LogLevel)
+	set(&cfg.Log.Format, c.LogFormat)
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg core.LogConfig, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// moduleExports lists the Lua functions of the given modules, or of fresh
+// unprovisioned instances of every compiled-in module when h is nil.
+func moduleExports(h *core.Host) []script.Export {
+	var out []script.Export
+	if h == nil {
+		for _, info := range core.RegisteredModules() {
+			if ex, ok := info.New().(core.LuaExporter); ok {
+				out = append(out, script.Export{Name: info.Name, Funcs: ex.LuaExports()})
+			}
+		}
+		return out
+	}
+	for _, nm := range h.Modules() {
+		if ex, ok := nm.Module.(core.LuaExporter); ok {
+			out = append(out, script.Export{Name: nm.Name, Funcs: ex.LuaExports()})
+		}
+	}
+	return out
+}
+
+// ShutdownTimeout bounds how long in-flight requests may take to finish.
+const ShutdownTimeout = 10 * time.Second
+
+// Run runs the server until SIGTERM or SIGINT; SIGHUP reloads the script.
+func (c *RunCmd) Run() error {
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, os.Stderr)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	host, err := core.LoadModules(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer host.Cleanup()
+
+	rt, err := script.New(script.Options{
+		File:     cfg.Script.File,
+		Timeout:  time.Duration(cfg.Script.Timeout),
+		PoolSize: cfg.Script.Pool,
+		Exports:  moduleExports(host),
+		Log:      log,
+	})
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	if *cfg.Script.Watch {
+		if err := rt.Watch(ctx); err != nil {
+			return err
+		}
+	}
+
+	eng := core.NewEngine(rt, log, cfg.SIP.MaxInflight, *cfg.SIP.UserAgent)
+	srv, err := core.NewServer(eng, log)
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(cfg.Listen); err != nil {
+		return err
+	}
+	g := rt.Current()
+	log.Info("locus started", "version", versionString(), "script", cfg.Script.File,
+		"generation", g.ID, "hash", g.Hash[:12], "store", cfg.Store)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			log.Info("SIGHUP: reloading script")
+			_, _, _ = rt.Reload()
+			continue
+		}
+		log.Info("shutting down", "signal", sig.String())
+		break
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer scancel()
+	if err := srv.Shutdown(sctx, eng); err != nil {
+		log.Warn("shutdown", "error", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -142,16 +143,12 @@ func LoadConfig(path string) (*Config, error) {
 func ParseConfig(b []byte, cfg *Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, errEOF) {
-		if err.Error() == "EOF" {
-			return nil
-		}
+	// An empty file decodes as io.EOF: it means "all defaults".
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
 	return nil
 }
-
-var errEOF = errors.New("EOF")
 
 // ApplyDefaults fills what is unset.
 func (c *Config) ApplyDefaults() {
@@ -264,7 +261,7 @@ func decodeStrict(n yaml.Node, v any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
-		if err.Error() == "EOF" {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		// Line numbers of the re-encoded section are meaningless to the user.

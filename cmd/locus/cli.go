@@ -94,19 +94,21 @@ func (c *RunCmd) config() (*core.Config, error) {
 		return nil, err
 	}
 	if len(c.Listen) > 0 {
-		cfg.Listen = cfg.Listen[:0]
-		for _, s := range c.Listen {
-			cfg.Listen = append(cfg.Listen, core.Listen{Socket: s})
-		}
-		// Certificates stay with the file's TLS sockets when flags replace the list.
-		if file, err := core.LoadConfig(c.Config); err == nil {
-			for i := range cfg.Listen {
-				for _, l := range file.Listen {
-					if l.Proto() == cfg.Listen[i].Proto() && l.Cert != "" {
-						cfg.Listen[i].Cert, cfg.Listen[i].Key = l.Cert, l.Key
-					}
-				}
+		// Flags replace the file's sockets; a TLS or WSS socket given as a
+		// flag takes the certificate of the file's socket of that protocol.
+		certs := map[string]core.Listen{}
+		for _, l := range cfg.Listen {
+			if l.Cert != "" {
+				certs[l.Proto()] = l
 			}
+		}
+		cfg.Listen = nil
+		for _, s := range c.Listen {
+			l := core.Listen{Socket: s}
+			if f, ok := certs[l.Proto()]; ok {
+				l.Cert, l.Key = f.Cert, f.Key
+			}
+			cfg.Listen = append(cfg.Listen, l)
 		}
 	}
 	set := func(dst *string, v string) {

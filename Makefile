@@ -1,0 +1,62 @@
+# locus — build, test, benchmark.
+#
+#   make run     build and run locus on the embedded defaults
+#   make test    everything CI runs: installs test dependencies, gofmt, vet,
+#                race tests, short fuzz runs
+#   make bench   Go benchmarks of the hot paths
+
+GO        ?= go
+FUZZTIME  ?= 10s
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS   := -X main.version=$(VERSION)
+
+.PHONY: all build run test deps fmt-check vet test-go fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o locus ./cmd/locus
+
+run: build
+	./locus run
+
+test: deps fmt-check vet test-go fuzz
+
+# Real peers for the black-box tests: sipp (Debian's sip-tester).
+deps:
+	@command -v sipp >/dev/null 2>&1 || { \
+		echo "installing sip-tester (sipp)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null; \
+	}
+	@command -v sipp >/dev/null 2>&1 || { echo "sipp is required for the tests"; exit 1; }
+	$(GO) mod download
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+# Every native fuzz target, briefly: a regression net, not a campaign.
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		dir=$$(dirname $$f); \
+		for fn in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
+			echo "fuzz $$dir $$fn ($(FUZZTIME))"; \
+			log=$$(mktemp); \
+			if ! $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$dir >$$log 2>&1; then \
+				cat $$log; rm -f $$log; exit 1; \
+			fi; rm -f $$log; \
+		done; \
+	done
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+clean:
+	rm -f locus

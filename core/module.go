@@ -102,6 +102,26 @@ type Host struct {
 	Config *Config
 	mods   map[string]Module
 	order  []string
+	shared *hostShared
+}
+
+type hostShared struct {
+	mu     sync.RWMutex
+	script ScriptCaller
+}
+
+// SetScript makes the routing script reachable to modules (event routes).
+func (h *Host) SetScript(c ScriptCaller) {
+	h.shared.mu.Lock()
+	defer h.shared.mu.Unlock()
+	h.shared.script = c
+}
+
+// Script returns the routing script, or nil before it is loaded.
+func (h *Host) Script() ScriptCaller {
+	h.shared.mu.RLock()
+	defer h.shared.mu.RUnlock()
+	return h.shared.script
 }
 
 // Module returns another provisioned (or being provisioned) module by name.
@@ -130,7 +150,7 @@ type NamedModule struct {
 // already provisioned are cleaned up. The returned Host owns the modules;
 // call Cleanup when done.
 func LoadModules(ctx context.Context, cfg *Config, log *slog.Logger) (*Host, error) {
-	h := &Host{Log: log, Config: cfg, mods: map[string]Module{}}
+	h := &Host{Log: log, Config: cfg, mods: map[string]Module{}, shared: &hostShared{}}
 	for name := range cfg.Modules {
 		if _, ok := LookupModule(name); !ok {
 			return nil, fmt.Errorf("config: modules.%s: no such module (compiled in: %s)", name, moduleNames())

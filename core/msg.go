@@ -53,6 +53,15 @@ type Msg struct {
 
 	// Vars holds $var(name) values for this request.
 	Vars map[string]any
+
+	// DstURI is the next hop when it differs from the R-URI ($du).
+	DstURI string
+	// Branches are the additional targets added by lookup.
+	Branches []Branch
+	// Event names the event an event-route message stands for ("" for a request).
+	Event string
+
+	data map[string]any
 }
 
 // NewMsg builds the view of a request. src is the source "ip:port", local

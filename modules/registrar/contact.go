@@ -1,0 +1,182 @@
+package registrar
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// AOR returns the canonical address-of-record of a URI: scheme, user and
+// lower-cased host, no port, parameters or headers (RFC 3261 §10.3 step 5).
+// The user is lower-cased too when caseSensitive is false.
+func AOR(u *sip.Uri, caseSensitive bool) (string, error) {
+	if u == nil || u.Host == "" {
+		return "", errors.New("URI has no host")
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme == "" {
+		scheme = "sip"
+	}
+	if scheme != "sip" && scheme != "sips" {
+		return "", fmt.Errorf("unsupported URI scheme %q", u.Scheme)
+	}
+	user := u.User
+	if !caseSensitive {
+		user = strings.ToLower(user)
+	}
+	host := strings.ToLower(u.Host)
+	if user == "" {
+		return scheme + ":" + host, nil
+	}
+	return scheme + ":" + user + "@" + host, nil
+}
+
+// ParseAOR parses an AoR string ("sip:bob@example.com", or "bob@example.com")
+// and returns it canonical.
+func ParseAOR(s string, caseSensitive bool) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", errors.New("empty AoR")
+	}
+	if strings.HasPrefix(s, "<") && strings.HasSuffix(s, ">") {
+		s = s[1 : len(s)-1]
+	}
+	if !strings.Contains(s, ":") || (!strings.HasPrefix(strings.ToLower(s), "sip:") && !strings.HasPrefix(strings.ToLower(s), "sips:")) {
+		s = "sip:" + s
+	}
+	var u sip.Uri
+	if err := sip.ParseUri(s, &u); err != nil {
+		return "", fmt.Errorf("AoR %q: %w", s, err)
+	}
+	return AOR(&u, caseSensitive)
+}
+
+// param returns a header or URI parameter by case-insensitive name.
+func param(ps sip.HeaderParams, name string) (string, bool) {
+	for _, kv := range ps {
+		if strings.EqualFold(kv.K, name) {
+			return kv.V, true
+		}
+	}
+	return "", false
+}
+
+// maxExpires bounds what a REGISTER may ask (2^32-1 seconds, RFC 3261 §20.19).
+const maxExpires = math.MaxUint32
+
+// ParseExpires parses a delta-seconds value: digits only, within 2^32-1.
+func ParseExpires(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, errors.New("empty expires")
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, fmt.Errorf("expires %q is not a number of seconds", s)
+		}
+	}
+	if len(s) > 10 {
+		return 0, fmt.Errorf("expires %q overflows", s)
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v > maxExpires {
+		return 0, fmt.Errorf("expires %q overflows", s)
+	}
+	return v, nil
+}
+
+// ParseQ parses a qvalue ("0", "0.5", "1.000") into thousandths.
+func ParseQ(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	bad := fmt.Errorf("q %q: want 0 to 1 with at most 3 decimals", s)
+	if s == "" || len(s) > 5 {
+		return 0, bad
+	}
+	intPart, frac, hasDot := strings.Cut(s, ".")
+	if intPart != "0" && intPart != "1" {
+		return 0, bad
+	}
+	if hasDot && (len(frac) > 3) {
+		return 0, bad
+	}
+	v := 0
+	if intPart == "1" {
+		v = 1000
+	}
+	mult := 100
+	for i := 0; i < len(frac); i++ {
+		if frac[i] < '0' || frac[i] > '9' {
+			return 0, bad
+		}
+		v += int(frac[i]-'0') * mult
+		mult /= 10
+	}
+	if v > 1000 {
+		return 0, bad
+	}
+	return v, nil
+}
+
+// FormatQ writes thousandths as a qvalue: 500 → "0.5", 1000 → "1".
+func FormatQ(q int) string {
+	if q >= 1000 {
+		return "1"
+	}
+	s := strconv.Itoa(q + 1000)[1:] // three digits
+	s = strings.TrimRight(s, "0")
+	if s == "" {
+		return "0"
+	}
+	return "0." + s
+}
+
+// URIEqual compares two SIP URIs by RFC 3261 §19.1.4: scheme and host
+// case-insensitively, user and password exactly, ports only when equal
+// (an absent port differs from an explicit default), the user, ttl,
+// method, maddr and transport parameters whenever either side has them,
+// other parameters only when both have them, and headers exactly.
+func URIEqual(a, b *sip.Uri) bool {
+	sa, sb := a.Scheme, b.Scheme
+	if sa == "" {
+		sa = "sip"
+	}
+	if sb == "" {
+		sb = "sip"
+	}
+	if !strings.EqualFold(sa, sb) || a.User != b.User || a.Password != b.Password ||
+		!strings.EqualFold(a.Host, b.Host) || a.Port != b.Port {
+		return false
+	}
+	for _, p := range []string{"user", "ttl", "method", "maddr", "transport"} {
+		va, oka := param(a.UriParams, p)
+		vb, okb := param(b.UriParams, p)
+		if oka != okb || !strings.EqualFold(va, vb) {
+			return false
+		}
+	}
+	for _, kv := range a.UriParams {
+		if vb, ok := param(b.UriParams, kv.K); ok && !strings.EqualFold(kv.V, vb) {
+			return false
+		}
+	}
+	if len(a.Headers) != len(b.Headers) {
+		return false
+	}
+	for _, kv := range a.Headers {
+		if vb, ok := param(b.Headers, kv.K); !ok || vb != kv.V {
+			return false
+		}
+	}
+	return true
+}
+
+// unquoteInstance strips the quotes and angle brackets from +sip.instance.
+func unquoteInstance(v string) string {
+	v = strings.Trim(v, `"`)
+	v = strings.TrimPrefix(v, "<")
+	return strings.TrimSuffix(v, ">")
+}

@@ -1,0 +1,670 @@
+// Package registrar implements RFC 3261 §10.3 registration processing and
+// lookup over the usrloc location service: KSR.registrar.
+package registrar
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/locus-sip/locus/core"
+	"github.com/locus-sip/locus/modules/usrloc"
+)
+
+// Save flags, as Kamailio's registrar has them.
+const (
+	FlagNoReply  = 0x02 // do not reply; reg_send_reply() sends it later
+	FlagReplace  = 0x04 // keep only the contacts of this REGISTER for the AoR
+	FlagNoRandom = 0x08 // no expires randomisation
+)
+
+// Save results (>0), Kamailio's return codes.
+const (
+	Inserted = 1
+	Updated  = 2
+	Deleted  = 3
+	Queried  = 4
+)
+
+// Supported lists the option tags the registrar understands; a Require
+// naming another gets 420.
+var Supported = []string{"path", "outbound"}
+
+// Registrar processes REGISTER requests and looks up bindings.
+type Registrar struct {
+	DefaultExpires    int      `yaml:"default_expires"`
+	MinExpires        int      `yaml:"min_expires"`
+	MaxExpires        int      `yaml:"max_expires"`
+	MinExpiresMode    string   `yaml:"min_expires_mode"` // reject (423) or clamp
+	ExpiresRange      int      `yaml:"expires_range"`    // randomisation, percent
+	MaxContacts       int      `yaml:"max_contacts"`     // 0: unlimited
+	MaxContactsMode   string   `yaml:"max_contacts_mode"`
+	CSeqDelay         int      `yaml:"cseq_delay"` // seconds
+	CaseSensitiveUser bool     `yaml:"case_sensitive_user"`
+	Domains           []string `yaml:"domains"` // served domains; "*" serves any
+
+	ul        usrloc.Service
+	log       *slog.Logger
+	domains   map[string]bool
+	anyDomain bool
+	now       func() time.Time
+	ruidBase  string
+	ruidSeq   atomic.Uint64
+}
+
+// New returns a registrar with Kamailio-compatible defaults.
+func New() *Registrar {
+	return &Registrar{
+		DefaultExpires:    3600,
+		MinExpires:        60,
+		MaxExpires:        86400,
+		MinExpiresMode:    "reject",
+		MaxContactsMode:   "reject",
+		CSeqDelay:         20,
+		CaseSensitiveUser: true,
+		now:               time.Now,
+	}
+}
+
+// NewWithService returns a ready registrar over ul serving domains, for
+// tests and tools.
+func NewWithService(ul usrloc.Service, domains []string, log *slog.Logger) *Registrar {
+	r := New()
+	r.Domains = domains
+	r.init(ul, log, nil)
+	return r
+}
+
+func (r *Registrar) init(ul usrloc.Service, log *slog.Logger, defaults []string) {
+	r.ul, r.log = ul, log
+	r.domains = map[string]bool{}
+	ds := r.Domains
+	if len(ds) == 0 {
+		ds = defaults
+	}
+	for _, d := range ds {
+		if d == "*" {
+			r.anyDomain = true
+		}
+		r.domains[strings.ToLower(d)] = true
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	r.ruidBase = "ul" + hex.EncodeToString(b[:]) + "-"
+}
+
+// SetClock replaces the clock, for tests.
+func (r *Registrar) SetClock(now func() time.Time) { r.now = now }
+
+// Serves reports whether host is one of the registrar's domains.
+func (r *Registrar) Serves(host string) bool {
+	return r.anyDomain || r.domains[strings.ToLower(strings.Trim(host, "[]"))]
+}
+
+func (r *Registrar) newRUID() string {
+	return r.ruidBase + strconv.FormatUint(r.ruidSeq.Add(1), 36)
+}
+
+// contact is one parsed Contact of a REGISTER.
+type contact struct {
+	uri      sip.Uri
+	raw      string
+	expires  int64
+	q        int
+	instance string
+	regID    int
+	methods  string
+}
+
+// request is what Save needs of a REGISTER, parsed and validated.
+type request struct {
+	aor      string
+	star     bool
+	contacts []contact
+	callID   string
+	cseq     uint32
+	path     []string
+	ua       string
+	outbound bool
+}
+
+// parse validates the REGISTER and computes every contact's expiry. It
+// changes nothing.
+func (r *Registrar) parse(m *core.Msg, uri string, flags int) (*request, *Error) {
+	req := m.Req
+	if req.Method != sip.REGISTER {
+		return nil, fail(FailNotRegister, "save on "+req.Method.String())
+	}
+	if bad := unsupported(req); len(bad) > 0 {
+		return nil, fail(FailUnsupported, strings.Join(bad, ", "), sip.NewHeader("Unsupported", strings.Join(bad, ", ")))
+	}
+	var (
+		aor  string
+		host string
+		err  error
+	)
+	if uri != "" {
+		var u sip.Uri
+		if err := sip.ParseUri(uri, &u); err != nil {
+			return nil, fail(FailBadAOR, err.Error())
+		}
+		aor, err = AOR(&u, r.CaseSensitiveUser)
+		host = u.Host
+	} else if to := req.To(); to != nil {
+		aor, err = AOR(&to.Address, r.CaseSensitiveUser)
+		host = to.Address.Host
+	} else {
+		err = errors.New("no To header")
+	}
+	if err != nil {
+		return nil, fail(FailBadAOR, err.Error())
+	}
+	if !r.Serves(host) {
+		return nil, fail(FailDomain, "domain "+host+" not served")
+	}
+	out := &request{aor: aor}
+	if h := req.CallID(); h != nil {
+		out.callID = h.Value()
+	}
+	if h := req.CSeq(); h != nil {
+		out.cseq = h.SeqNo
+	}
+	if h := req.GetHeader("User-Agent"); h != nil {
+		out.ua = h.Value()
+	}
+	for _, h := range req.GetHeaders("Path") {
+		for _, p := range splitList(h.Value()) {
+			out.path = append(out.path, p)
+		}
+	}
+	hdrExpires := int64(-1)
+	if hs := req.GetHeaders("Expires"); len(hs) > 0 {
+		if len(hs) > 1 {
+			return nil, fail(FailBadExpires, "more than one Expires header")
+		}
+		v, err := ParseExpires(hs[0].Value())
+		if err != nil {
+			return nil, fail(FailBadExpires, err.Error())
+		}
+		hdrExpires = v
+	}
+	allow := ""
+	if hs := req.GetHeaders("Allow"); len(hs) > 0 {
+		var ms []string
+		for _, h := range hs {
+			ms = append(ms, splitList(h.Value())...)
+		}
+		allow = strings.Join(ms, ",")
+	}
+
+	hs := req.GetHeaders("Contact")
+	for _, h := range hs {
+		ch, ok := h.(*sip.ContactHeader)
+		if !ok {
+			return nil, fail(FailBadContact, "unparsable Contact")
+		}
+		if ch.Address.Wildcard {
+			out.star = true
+			continue
+		}
+		c := contact{uri: ch.Address, q: usrloc.QUnset, methods: allow}
+		if c.uri.Host == "" {
+			return nil, fail(FailBadContact, "Contact URI without host")
+		}
+		c.raw = c.uri.String()
+		if core.CheckHeaderValue(c.raw) != nil {
+			return nil, fail(FailBadContact, "Contact URI with control characters")
+		}
+		if v, ok := param(ch.Params, "expires"); ok {
+			e, err := ParseExpires(v)
+			if err != nil {
+				return nil, fail(FailBadExpires, err.Error())
+			}
+			c.expires = e
+		} else if hdrExpires >= 0 {
+			c.expires = hdrExpires
+		} else {
+			c.expires = int64(r.DefaultExpires)
+		}
+		if v, ok := param(ch.Params, "q"); ok {
+			q, err := ParseQ(v)
+			if err != nil {
+				return nil, fail(FailBadQ, err.Error())
+			}
+			c.q = q
+		}
+		if v, ok := param(ch.Params, "+sip.instance"); ok {
+			c.instance = unquoteInstance(v)
+		}
+		if v, ok := param(ch.Params, "reg-id"); ok {
+			id, err := strconv.Atoi(v)
+			if err != nil || id < 1 || id > 1<<31-1 {
+				return nil, fail(FailBadRegID, "reg-id "+v)
+			}
+			c.regID = id
+			if c.instance != "" {
+				out.outbound = true
+			}
+		}
+		if v, ok := param(ch.Params, "methods"); ok {
+			c.methods = strings.Trim(v, `"`)
+		}
+		out.contacts = append(out.contacts, c)
+	}
+	if out.star {
+		// RFC 3261 §10.3 step 6: "*" only alone and with Expires: 0.
+		if len(hs) != 1 || hdrExpires != 0 {
+			return nil, fail(FailStar, "Contact: * needs Expires: 0 and no other Contact")
+		}
+		return out, nil
+	}
+	// Expiry policy, all-or-nothing before anything is stored.
+	for i := range out.contacts {
+		c := &out.contacts[i]
+		if c.expires == 0 {
+			continue
+		}
+		if c.expires < int64(r.MinExpires) {
+			if r.MinExpiresMode == "reject" {
+				return nil, fail(FailTooBrief, fmt.Sprintf("expires %d below %d", c.expires, r.MinExpires),
+					sip.NewHeader("Min-Expires", strconv.Itoa(r.MinExpires)))
+			}
+			c.expires = int64(r.MinExpires)
+		}
+		if r.MaxExpires > 0 && c.expires > int64(r.MaxExpires) {
+			c.expires = int64(r.MaxExpires)
+		}
+		if r.ExpiresRange > 0 && flags&FlagNoRandom == 0 {
+			span := c.expires * int64(r.ExpiresRange) / 100
+			if span > 0 {
+				c.expires -= mrand.Int64N(span + 1)
+			}
+			if c.expires < int64(r.MinExpires) {
+				c.expires = int64(r.MinExpires)
+			}
+		}
+	}
+	return out, nil
+}
+
+// unsupported returns the Require option tags locus does not support.
+func unsupported(req *sip.Request) []string {
+	var bad []string
+	for _, h := range req.GetHeaders("Require") {
+		for _, tag := range splitList(h.Value()) {
+			ok := false
+			for _, s := range Supported {
+				if strings.EqualFold(tag, s) {
+					ok = true
+				}
+			}
+			if !ok {
+				bad = append(bad, tag)
+			}
+		}
+	}
+	return bad
+}
+
+// splitList splits a comma-separated header value, respecting quotes and
+// angle brackets.
+func splitList(v string) []string {
+	var out []string
+	depth, quoted, start := 0, false, 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '<':
+			depth++
+		case c == '>':
+			depth--
+		case c == ',' && depth == 0:
+			if s := strings.TrimSpace(v[start:i]); s != "" {
+				out = append(out, s)
+			}
+			start = i + 1
+		}
+	}
+	if s := strings.TrimSpace(v[start:]); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Result is the outcome of a Save: the code, and the AoR's bindings after it.
+type Result struct {
+	Code     int
+	AOR      string
+	Bindings []usrloc.Binding
+	Outbound bool
+	Path     []string
+}
+
+// Save processes the REGISTER in m for table (RFC 3261 §10.3). uri, when
+// not empty, names the AoR instead of the To header. It replies unless
+// flags has FlagNoReply, in which case the reply waits for SendReply.
+func (r *Registrar) Save(ctx context.Context, m *core.Msg, table string, flags int, uri string) (int, error) {
+	res, err := r.save(ctx, m, table, flags, uri)
+	var reply *sip.Response
+	if err != nil {
+		var re *Error
+		if !errors.As(err, &re) {
+			re = &Error{Failure: FailInternal, Err: err}
+		}
+		code, reason := re.Reply()
+		reply, _ = m.NewReply(code, reason)
+		if reply != nil {
+			for _, h := range re.Headers {
+				reply.AppendHeader(h)
+			}
+		}
+		m.SetError(code, reason)
+		if re.Failure == FailStore || re.Failure == FailInternal {
+			r.log.Error("registration failed", "error", err, "call_id", callIDOf(m))
+		} else {
+			r.log.Debug("registration refused", "error", err, "call_id", callIDOf(m))
+		}
+		res.Code = re.LuaCode()
+	} else {
+		reply, err = r.okReply(m, res)
+	}
+	if reply == nil {
+		return res.Code, err
+	}
+	if flags&FlagNoReply != 0 {
+		m.Set(pendingKey, reply)
+		return res.Code, err
+	}
+	if serr := m.Send(reply); serr != nil && err == nil {
+		err = serr
+	}
+	return res.Code, err
+}
+
+const pendingKey = "registrar:reply"
+
+// DateFormat is the SIP Date header format (RFC 3261 §20.17: RFC 1123, GMT).
+const DateFormat = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+// SendReply sends the reply a Save with FlagNoReply prepared.
+func (r *Registrar) SendReply(m *core.Msg) error {
+	res, ok := m.Get(pendingKey).(*sip.Response)
+	if !ok {
+		return errors.New("registrar: no pending reply (save without flag 0x02?)")
+	}
+	m.Set(pendingKey, nil)
+	return m.Send(res)
+}
+
+func (r *Registrar) save(ctx context.Context, m *core.Msg, table string, flags int, uri string) (Result, error) {
+	p, rerr := r.parse(m, uri, flags)
+	if rerr != nil {
+		return Result{}, rerr
+	}
+	res := Result{AOR: p.aor, Outbound: p.outbound, Path: p.path}
+	if !p.star && len(p.contacts) == 0 {
+		bs, err := r.ul.Lookup(ctx, table, p.aor)
+		if err != nil {
+			return res, storeError(err)
+		}
+		res.Code, res.Bindings = Queried, bs
+		return res, nil
+	}
+	now := r.now()
+	received := m.Transport + ":" + m.SourceAddr()
+	socket := ""
+	if m.LocalIP != "" {
+		socket = m.Transport + ":" + m.LocalIP + ":" + strconv.Itoa(m.LocalPort)
+	}
+	var o outcome
+	bs, err := r.ul.Update(ctx, table, p.aor, func(cur []usrloc.Binding) ([]usrloc.Binding, error) {
+		o = outcome{}
+		if p.star {
+			return r.removeAll(p, cur, now, &o)
+		}
+		return r.apply(p, cur, flags, now, received, socket, m.ConnID, &o)
+	})
+	if err != nil {
+		return res, storeError(err)
+	}
+	res.Bindings = bs
+	switch {
+	case o.inserted:
+		res.Code = Inserted
+	case o.updated:
+		res.Code = Updated
+	case o.deleted:
+		res.Code = Deleted
+	default:
+		res.Code = Updated // a retransmission changes nothing but succeeds
+	}
+	return res, nil
+}
+
+// outcome records what a save did, for its return code.
+type outcome struct{ inserted, updated, deleted bool }
+
+// checkCSeq applies RFC 3261 §10.3 step 7 to a binding the REGISTER
+// matched: with the same Call-ID the CSeq must grow. retrans is true for
+// the same CSeq within cseq_delay of the binding's last change.
+func (r *Registrar) checkCSeq(p *request, b *usrloc.Binding, now time.Time) (retrans bool, err *Error) {
+	if b.CallID != p.callID {
+		return false, nil
+	}
+	switch {
+	case p.cseq < b.CSeq:
+		return false, fail(FailOutOfOrder, fmt.Sprintf("CSeq %d below %d", p.cseq, b.CSeq))
+	case p.cseq == b.CSeq:
+		if now.Sub(b.Modified) < time.Duration(r.CSeqDelay)*time.Second {
+			return true, nil
+		}
+		return false, fail(FailOutOfOrder, fmt.Sprintf("CSeq %d repeated", p.cseq))
+	}
+	return false, nil
+}
+
+// removeAll handles "Contact: *": every binding goes, subject to the
+// Call-ID/CSeq rule.
+func (r *Registrar) removeAll(p *request, cur []usrloc.Binding, now time.Time, o *outcome) ([]usrloc.Binding, error) {
+	var next []usrloc.Binding
+	for i := range cur {
+		retrans, err := r.checkCSeq(p, &cur[i], now)
+		if err != nil {
+			return nil, err
+		}
+		if retrans {
+			// A retransmitted unregister-all: what it removed is gone
+			// already; this binding came later.
+			next = append(next, cur[i])
+			continue
+		}
+		o.deleted = true
+	}
+	return next, nil
+}
+
+// apply computes the AoR's bindings after the REGISTER's contacts.
+func (r *Registrar) apply(p *request, cur []usrloc.Binding, flags int, now time.Time, received, socket, connID string, o *outcome) ([]usrloc.Binding, error) {
+	next := make([]usrloc.Binding, len(cur))
+	copy(next, cur)
+	touched := make([]bool, len(cur))
+	removed := make([]bool, len(cur))
+	var fresh []usrloc.Binding
+	for ci := range p.contacts {
+		c := &p.contacts[ci]
+		i := matchBinding(cur, c)
+		if i < 0 {
+			if c.expires > 0 && !matchesFresh(fresh, c) {
+				fresh = append(fresh, r.binding(p, c, received, socket, connID, now, r.newRUID()))
+				o.inserted = true
+			}
+			continue
+		}
+		if touched[i] {
+			continue // two Contacts of one REGISTER for one binding: the first wins
+		}
+		touched[i] = true
+		retrans, err := r.checkCSeq(p, &cur[i], now)
+		if err != nil {
+			return nil, err
+		}
+		if retrans {
+			continue
+		}
+		if c.expires == 0 {
+			removed[i] = true
+			o.deleted = true
+			continue
+		}
+		next[i] = r.binding(p, c, received, socket, connID, now, cur[i].RUID)
+		o.updated = true
+	}
+	out := make([]usrloc.Binding, 0, len(next)+len(fresh))
+	var evictable []int // indexes in out of bindings this REGISTER did not touch
+	for i := range next {
+		if removed[i] {
+			continue
+		}
+		if !touched[i] {
+			if flags&FlagReplace != 0 {
+				o.deleted = true
+				continue
+			}
+			evictable = append(evictable, len(out))
+		}
+		out = append(out, next[i])
+	}
+	out = append(out, fresh...)
+	// The limit applies to what this REGISTER adds: refreshing or removing
+	// never fails because an AoR is over a lowered limit.
+	if excess := len(out) - r.MaxContacts; r.MaxContacts > 0 && excess > 0 && o.inserted {
+		if r.MaxContactsMode != "evict_oldest" || excess > len(evictable) {
+			return nil, fail(FailTooMany, fmt.Sprintf("%d contacts, limit %d", len(out), r.MaxContacts))
+		}
+		sort.SliceStable(evictable, func(a, b int) bool { return out[evictable[a]].Modified.Before(out[evictable[b]].Modified) })
+		drop := make(map[int]bool, excess)
+		for _, i := range evictable[:excess] {
+			drop[i] = true
+		}
+		kept := out[:0:0]
+		for i := range out {
+			if !drop[i] {
+				kept = append(kept, out[i])
+			}
+		}
+		out = kept
+		o.deleted = true
+	}
+	return out, nil
+}
+
+// matchesFresh reports whether a new contact repeats one already added by
+// the same REGISTER.
+func matchesFresh(fresh []usrloc.Binding, c *contact) bool {
+	return matchBinding(fresh, c) >= 0
+}
+
+// matchBinding finds the binding a contact refers to: by +sip.instance
+// (and reg-id) when the contact has one (RFC 5626 §6), else by URI
+// equality (RFC 3261 §19.1.4).
+func matchBinding(cur []usrloc.Binding, c *contact) int {
+	for i := range cur {
+		b := &cur[i]
+		if c.instance != "" {
+			if b.Instance == c.instance && b.RegID == c.regID {
+				return i
+			}
+			continue
+		}
+		if b.Instance != "" {
+			continue
+		}
+		var u sip.Uri
+		if sip.ParseUri(b.Contact, &u) == nil && URIEqual(&u, &c.uri) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (r *Registrar) binding(p *request, c *contact, received, socket, connID string, now time.Time, ruid string) usrloc.Binding {
+	return usrloc.Binding{
+		AOR:       p.aor,
+		Contact:   c.raw,
+		Expires:   now.Add(time.Duration(c.expires) * time.Second),
+		Q:         c.q,
+		CallID:    p.callID,
+		CSeq:      p.cseq,
+		Received:  received,
+		Socket:    socket,
+		ConnID:    connID,
+		Path:      p.path,
+		Instance:  c.instance,
+		RegID:     c.regID,
+		UserAgent: p.ua,
+		Methods:   c.methods,
+		Modified:  now,
+		RUID:      ruid,
+	}
+}
+
+// okReply builds the 200 OK: every current binding with its remaining
+// expires (and q), Date, Path echoed, Supported.
+func (r *Registrar) okReply(m *core.Msg, res Result) (*sip.Response, error) {
+	reply, err := m.NewReply(200, "OK")
+	if err != nil {
+		return nil, err
+	}
+	now := r.now()
+	for i := range res.Bindings {
+		b := &res.Bindings[i]
+		var sb strings.Builder
+		sb.Grow(len(b.Contact) + 40)
+		sb.WriteByte('<')
+		sb.WriteString(b.Contact)
+		sb.WriteString(">;expires=")
+		sb.WriteString(strconv.Itoa(b.Remaining(now)))
+		if b.Q != usrloc.QUnset {
+			sb.WriteString(";q=")
+			sb.WriteString(FormatQ(b.Q))
+		}
+		if b.Instance != "" {
+			sb.WriteString(`;+sip.instance="<`)
+			sb.WriteString(b.Instance)
+			sb.WriteString(`>"`)
+			if b.RegID > 0 {
+				sb.WriteString(";reg-id=")
+				sb.WriteString(strconv.Itoa(b.RegID))
+			}
+		}
+		reply.AppendHeader(sip.NewHeader("Contact", sb.String()))
+	}
+	for _, p := range res.Path {
+		reply.AppendHeader(sip.NewHeader("Path", p))
+	}
+	if res.Outbound {
+		reply.AppendHeader(sip.NewHeader("Require", "outbound"))
+	}
+	reply.AppendHeader(sip.NewHeader("Supported", strings.Join(Supported, ", ")))
+	reply.AppendHeader(sip.NewHeader("Date", now.UTC().Format(DateFormat)))
+	return reply, nil
+}
+
+func callIDOf(m *core.Msg) string {
+	if h := m.Req.CallID(); h != nil {
+		return h.Value()
+	}
+	return ""
+}

@@ -1,0 +1,212 @@
+package usrloc
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+)
+
+// Service is what other modules (the registrar, admin API) use of the
+// location service.
+type Service interface {
+	// Lookup returns the AoR's live bindings (expired ones are never
+	// returned). The slice is shared and must not be modified.
+	Lookup(ctx context.Context, table, aor string) ([]Binding, error)
+	// Update atomically replaces the AoR's bindings with fn's result, see
+	// Store.Update. fn sees only live bindings.
+	Update(ctx context.Context, table, aor string, fn func(cur []Binding) ([]Binding, error)) ([]Binding, error)
+	// OnExpired registers a callback for bindings removed by expiry.
+	OnExpired(fn func(Binding))
+}
+
+// Usrloc is the location service: a Store with a read cache in front.
+type Usrloc struct {
+	// Config, decoded from modules.usrloc.
+	Cache         string            `yaml:"cache"`          // auto, on or off
+	CacheSize     int64             `yaml:"cache_size"`     // most AoRs cached
+	CacheTTL      time.Duration     `yaml:"cache_ttl"`      // bound on a cached entry's age
+	TimerInterval time.Duration     `yaml:"timer_interval"` // expiry sweep period
+	Tables        map[string]string `yaml:"-"`
+
+	store Store
+	log   *slog.Logger
+	cache *ristretto.Cache[string, []Binding]
+	seed  maphash.Seed
+	// epochs make cache fills safe against concurrent writes: a reader
+	// fills the cache only if no write to its shard happened while it read
+	// the store.
+	epochs  [256]atomic.Uint64
+	expired atomic.Pointer[[]func(Binding)]
+	now     func() time.Time
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// New returns a Usrloc with defaults, before Provision.
+func New() *Usrloc {
+	return &Usrloc{
+		Cache:         "auto",
+		CacheSize:     1 << 20,
+		CacheTTL:      5 * time.Minute,
+		TimerInterval: 10 * time.Second,
+		now:           time.Now,
+		seed:          maphash.MakeSeed(),
+	}
+}
+
+// NewWithStore returns a provisioned Usrloc over st, for tests and tools.
+func NewWithStore(st Store, cache bool, log *slog.Logger) (*Usrloc, error) {
+	u := New()
+	u.Cache = "off"
+	if cache {
+		u.Cache = "on"
+	}
+	if err := u.init(st, log); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+func (u *Usrloc) init(st Store, log *slog.Logger) error {
+	u.store, u.log = st, log
+	useCache := u.Cache == "on" || (u.Cache == "auto" && st.Changes() != nil)
+	if useCache {
+		c, err := ristretto.NewCache(&ristretto.Config[string, []Binding]{
+			NumCounters:        10 * u.CacheSize,
+			MaxCost:            u.CacheSize,
+			BufferItems:        64,
+			IgnoreInternalCost: true,
+		})
+		if err != nil {
+			return fmt.Errorf("usrloc: cache: %w", err)
+		}
+		u.cache = c
+	}
+	return nil
+}
+
+// Store returns the backing store.
+func (u *Usrloc) Store() Store { return u.store }
+
+// Cached reports whether lookups go through the read cache.
+func (u *Usrloc) Cached() bool { return u.cache != nil }
+
+func cacheKey(table, aor string) string { return table + "\x00" + aor }
+
+func (u *Usrloc) epoch(key string) *atomic.Uint64 {
+	return &u.epochs[maphash.String(u.seed, key)%uint64(len(u.epochs))]
+}
+
+// Lookup implements Service.
+func (u *Usrloc) Lookup(ctx context.Context, table, aor string) ([]Binding, error) {
+	now := u.now()
+	if u.cache == nil {
+		bs, err := u.store.Get(ctx, table, aor)
+		if err != nil {
+			return nil, fmt.Errorf("usrloc: lookup %s: %w", aor, err)
+		}
+		return liveView(bs, now), nil
+	}
+	key := cacheKey(table, aor)
+	if bs, ok := u.cache.Get(key); ok {
+		return liveView(bs, now), nil
+	}
+	ep := u.epoch(key)
+	before := ep.Load()
+	bs, err := u.store.Get(ctx, table, aor)
+	if err != nil {
+		return nil, fmt.Errorf("usrloc: lookup %s: %w", aor, err)
+	}
+	if ep.Load() == before {
+		u.cache.SetWithTTL(key, bs, 1, u.CacheTTL)
+	}
+	return liveView(bs, now), nil
+}
+
+// Update implements Service. The cache is invalidated after the store
+// committed, before Update returns: a lookup that follows sees the write.
+func (u *Usrloc) Update(ctx context.Context, table, aor string, fn func(cur []Binding) ([]Binding, error)) ([]Binding, error) {
+	now := u.now()
+	out, err := u.store.Update(ctx, table, aor, func(cur []Binding) ([]Binding, error) {
+		return fn(Live(cur, now))
+	})
+	if u.cache != nil {
+		// Invalidate even on error: the store may have committed before
+		// the error surfaced (a lost reply from a remote store).
+		key := cacheKey(table, aor)
+		u.epoch(key).Add(1)
+		u.cache.Del(key)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Invalidate drops a cached AoR; the change feed calls it for remote writes.
+func (u *Usrloc) Invalidate(table, aor string) {
+	if u.cache == nil {
+		return
+	}
+	key := cacheKey(table, aor)
+	u.epoch(key).Add(1)
+	u.cache.Del(key)
+}
+
+// OnExpired implements Service. Callbacks run on the sweeper goroutine.
+func (u *Usrloc) OnExpired(fn func(Binding)) {
+	for {
+		old := u.expired.Load()
+		var next []func(Binding)
+		if old != nil {
+			next = append(next, *old...)
+		}
+		next = append(next, fn)
+		if u.expired.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
+
+// Sweep removes expired bindings now and runs the expiry callbacks.
+func (u *Usrloc) Sweep(ctx context.Context) (int, error) {
+	gone, err := u.store.Expire(ctx, u.now())
+	if err != nil {
+		return 0, fmt.Errorf("usrloc: expire: %w", err)
+	}
+	cbs := u.expired.Load()
+	for _, b := range gone {
+		if u.cache != nil {
+			// The table is not in Binding; drop the AoR from every table
+			// the cache might hold it under.
+			for t := range u.tablesSeen() {
+				u.Invalidate(t, b.AOR)
+			}
+		}
+		if cbs != nil {
+			for _, cb := range *cbs {
+				cb(b)
+			}
+		}
+	}
+	return len(gone), nil
+}
+
+func (u *Usrloc) tablesSeen() map[string]struct{} {
+	return map[string]struct{}{"location": {}}
+}
+
+// liveView returns bs without expired bindings, sharing bs when all are live.
+func liveView(bs []Binding, now time.Time) []Binding {
+	for i := range bs {
+		if bs[i].Expired(now) {
+			return Live(bs, now)
+		}
+	}
+	return bs
+}

@@ -50,6 +50,14 @@ func (e *Engine) HandleSIP(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	e.Process(m)
+	if tx != nil && !m.Handled {
+		// Replies from the script are stateless, as Kamailio's sl module
+		// sends them: the transaction is dropped at once instead of
+		// being kept for Timer J (32 s, ~4 KB each over UDP). A
+		// retransmitted request runs through the script again; REGISTER
+		// handling is idempotent for that (cseq_delay).
+		tx.Terminate()
+	}
 }
 
 // Process routes one request and sends the fallback reply if the script

@@ -188,6 +188,7 @@ func (c *RunCmd) Run() error {
 		return err
 	}
 	defer rt.Close()
+	host.SetScript(rt)
 	if *cfg.Script.Watch {
 		if err := rt.Watch(ctx); err != nil {
 			return err

@@ -27,8 +27,14 @@ func (r *Registrar) Provision(ctx context.Context, h *core.Host) error {
 		return errors.New("registrar: usrloc does not provide usrloc.Service")
 	}
 	r.init(ul, h.Log, defaultDomains(h.Config))
-	ul.OnExpired(func(b usrloc.Binding) { r.expired(b, h.Script()) })
+	r.WatchExpiry(ul, h.Script)
 	return nil
+}
+
+// WatchExpiry runs the script's ksr_registrar_event for every binding ul
+// expires; script returns the routing script of the moment.
+func (r *Registrar) WatchExpiry(ul usrloc.Service, script func() core.ScriptCaller) {
+	ul.OnExpired(func(b usrloc.Binding) { r.expired(b, script()) })
 }
 
 // Validate checks the configuration.

@@ -59,12 +59,13 @@ func New() *Usrloc {
 	}
 }
 
-// NewWithStore returns a provisioned Usrloc over st, for tests and tools.
-func NewWithStore(st Store, cache bool, log *slog.Logger) (*Usrloc, error) {
+// NewWithStore returns a provisioned Usrloc over st with a read cache of
+// cacheSize AoRs (0: no cache), for tests and tools.
+func NewWithStore(st Store, cacheSize int64, log *slog.Logger) (*Usrloc, error) {
 	u := New()
 	u.Cache = "off"
-	if cache {
-		u.Cache = "on"
+	if cacheSize > 0 {
+		u.Cache, u.CacheSize = "on", cacheSize
 	}
 	if err := u.init(st, log); err != nil {
 		return nil, err
@@ -89,6 +90,9 @@ func (u *Usrloc) init(st Store, log *slog.Logger) error {
 	}
 	return nil
 }
+
+// SetClock replaces the clock, for tests.
+func (u *Usrloc) SetClock(now func() time.Time) { u.now = now }
 
 // Store returns the backing store.
 func (u *Usrloc) Store() Store { return u.store }

@@ -144,3 +144,41 @@ func TestReplyHeadersAndGuards(t *testing.T) {
 		t.Fatal("CRLF accepted")
 	}
 }
+
+func TestReplyToTagStableAndRport(t *testing.T) {
+	raw := strings.Replace(coretest.Register, "5060;branch", "5062;rport;branch", 1)
+	m1, rec1 := coretest.Msg(t, raw)
+	m2, rec2 := coretest.Msg(t, raw)
+	_ = m1.Reply(200, "OK")
+	_ = m2.Reply(200, "OK")
+	tag1, _ := rec1.Final().To().Params.Get("tag")
+	tag2, _ := rec2.Final().To().Params.Get("tag")
+	if tag1 == "" || tag1 != tag2 {
+		t.Fatalf("To tags %q and %q: want equal and non-empty for a retransmission", tag1, tag2)
+	}
+	if m1.Req.To().Params.Has("tag") {
+		t.Fatal("the request's To was modified")
+	}
+	via := rec1.Final().Via()
+	if rp, _ := via.Params.Get("rport"); rp != "5060" {
+		t.Fatalf("rport = %q in %s", rp, via.Value())
+	}
+	if rcv, _ := via.Params.Get("received"); rcv != "192.0.2.10" {
+		t.Fatalf("received = %q in %s", rcv, via.Value())
+	}
+	if d := rec1.Final().Destination(); d != "192.0.2.10:5060" {
+		t.Fatalf("destination %s, want the source port for rport", d)
+	}
+	other := strings.Replace(raw, "CSeq: 1 REGISTER", "CSeq: 2 REGISTER", 1)
+	m3, rec3 := coretest.Msg(t, other)
+	_ = m3.Reply(200, "OK")
+	if tag3, _ := rec3.Final().To().Params.Get("tag"); tag3 == tag1 {
+		t.Fatal("a new request got the same To tag")
+	}
+	// Without rport, the reply goes to the source IP and the Via port.
+	m4, rec4 := coretest.Msg(t, strings.Replace(coretest.Register, "192.0.2.10:5060;branch", "192.0.2.10:5070;branch", 1))
+	_ = m4.Reply(200, "OK")
+	if d := rec4.Final().Destination(); d != "192.0.2.10:5070" {
+		t.Fatalf("destination %s, want Via port", d)
+	}
+}

@@ -1,8 +1,11 @@
 package core
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"strconv"
 	"strings"
@@ -133,8 +136,7 @@ func (m *Msg) NewReply(code int, reason string) (*sip.Response, error) {
 	if err := CheckHeaderValue(reason); err != nil {
 		return nil, fmt.Errorf("core: reply reason: %w", err)
 	}
-	res := sip.NewResponseFromRequest(m.Req, code, reason, nil)
-	m.markReceived(res)
+	res := m.newResponse(code, reason)
 	if m.Server != "" {
 		res.AppendHeader(sip.NewHeader("Server", m.Server))
 	}
@@ -166,27 +168,110 @@ func (m *Msg) Send(res *sip.Response) error {
 	return nil
 }
 
-// markReceived adds "received" to the top Via when its sent-by host is not
-// the packet's source address (RFC 3261 §18.2.1); sipgo adds it only for
-// rport requests.
-func (m *Msg) markReceived(res *sip.Response) {
-	via := res.Via()
-	if via == nil || m.SrcIP == "" {
-		return
+// newResponse builds a response as RFC 3261 §8.2.6 and §18.2.1 want it.
+// It does sipgo's NewResponseFromRequest's job with fewer copies: the
+// request's headers are immutable here, so the response shares all but
+// the top Via and the To, and the To tag is derived from the request
+// (stable across retransmissions, as Kamailio's sl makes it) instead of a
+// random UUID per reply.
+func (m *Msg) newResponse(code int, reason string) *sip.Response {
+	req := m.Req
+	res := sip.NewResponse(code, reason)
+	res.SipVersion = req.SipVersion
+	if req.Method != sip.REGISTER && req.Method != sip.ACK &&
+		((code >= 180 && code < 300) || (req.Method == sip.INVITE && code > 100 && code < 200)) {
+		for _, h := range req.GetHeaders("Record-Route") {
+			res.AppendHeader(h)
+		}
 	}
-	if via.Params != nil && via.Params.Has("received") {
-		return
+	dstPort := 0
+	for i, h := range req.GetHeaders("Via") {
+		via, ok := h.(*sip.ViaHeader)
+		if i > 0 || !ok {
+			res.AppendHeader(h)
+			continue
+		}
+		via = via.Clone()
+		dstPort = via.Port
+		if m.SrcIP != "" {
+			rport, hasRport := via.Params.Get("rport")
+			if hasRport && rport == "" {
+				// RFC 3581: answer to the source port and say so.
+				via.Params.Remove("rport")
+				via.Params.Add("rport", strconv.Itoa(m.SrcPort))
+				dstPort = m.SrcPort
+			}
+			if !via.Params.Has("received") && !sameHost(via.Host, m.SrcIP) || hasRport && rport == "" {
+				via.Params.Remove("received")
+				via.Params.Add("received", m.SrcIP)
+			}
+		}
+		res.AppendHeader(via)
 	}
-	if via.Host == m.SrcIP {
-		return
+	if h := req.From(); h != nil {
+		res.AppendHeader(h)
 	}
-	if ip := net.ParseIP(strings.Trim(via.Host, "[]")); ip != nil && ip.String() == m.SrcIP {
-		return
+	if h := req.To(); h != nil {
+		if code > 100 && !h.Params.Has("tag") {
+			to := &sip.ToHeader{DisplayName: h.DisplayName, Address: h.Address, Params: h.Params.Clone()}
+			to.Params.Add("tag", m.toTag())
+			h = to
+		}
+		res.AppendHeader(h)
 	}
-	if via.Params == nil {
-		via.Params = sip.NewParams()
+	if h := req.CallID(); h != nil {
+		res.AppendHeader(h)
 	}
-	via.Params.Add("received", m.SrcIP)
+	if h := req.CSeq(); h != nil {
+		res.AppendHeader(h)
+	}
+	if code == 100 {
+		if h := req.GetHeader("Timestamp"); h != nil {
+			res.AppendHeader(h)
+		}
+	}
+	res.SetTransport(req.Transport())
+	if m.SrcIP != "" {
+		if dstPort == 0 {
+			dstPort = int(sip.DefaultPort(req.Transport()))
+		}
+		if m.Transport != "udp" {
+			dstPort = m.SrcPort // streams answer on the connection
+		}
+		res.SetDestination(net.JoinHostPort(m.SrcIP, strconv.Itoa(dstPort)))
+	}
+	return res
+}
+
+// sameHost reports whether a Via sent-by host is the IP address ip.
+func sameHost(host, ip string) bool {
+	h := strings.Trim(host, "[]")
+	if h == ip {
+		return true
+	}
+	parsed := net.ParseIP(h)
+	return parsed != nil && parsed.String() == ip
+}
+
+// toTag derives the To tag of locus's replies from the request, so that a
+// retransmitted request gets the same tag.
+func (m *Msg) toTag() string {
+	h := fnv.New64a()
+	if c := m.Req.CallID(); c != nil {
+		h.Write([]byte(*c))
+	}
+	if f := m.Req.From(); f != nil {
+		tag, _ := f.Params.Get("tag")
+		h.Write([]byte(tag))
+	}
+	if v := m.Req.Via(); v != nil {
+		b, _ := v.Params.Get("branch")
+		h.Write([]byte(b))
+	}
+	if c := m.Req.CSeq(); c != nil {
+		h.Write([]byte{byte(c.SeqNo), byte(c.SeqNo >> 8), byte(c.SeqNo >> 16), byte(c.SeqNo >> 24)})
+	}
+	return tagPrefix + strconv.FormatUint(h.Sum64(), 36)
 }
 
 // CheckHeaderValue refuses text that would break the message framing when
@@ -207,3 +292,10 @@ func (m *Msg) SetError(code int, reason string) {
 func (m *Msg) SourceAddr() string {
 	return net.JoinHostPort(m.SrcIP, strconv.Itoa(m.SrcPort))
 }
+
+// tagPrefix makes this process's To tags distinct from other nodes'.
+var tagPrefix = func() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:]) + "."
+}()

@@ -140,6 +140,10 @@ func (r *Runtime) Route(m *core.Msg) error {
 func (r *Runtime) Call(m *core.Msg, fn string, args ...lua.LValue) error {
 	g := r.cur.Load()
 	st, err := g.get()
+	for errors.Is(err, errRetired) {
+		g = r.cur.Load()
+		st, err = g.get()
+	}
 	if err != nil {
 		return err
 	}
@@ -227,8 +231,10 @@ type Generation struct {
 	pool  chan *state
 	slots chan struct{} // one token per state that may exist
 	// retired is set when a newer generation took over: states coming back
-	// are closed instead of pooled.
-	retired atomic.Bool
+	// are closed instead of pooled, and done wakes requests waiting here.
+	retired  atomic.Bool
+	done     chan struct{}
+	doneOnce sync.Once
 }
 
 type state struct {
@@ -260,6 +266,7 @@ func (r *Runtime) newGeneration(src []byte) (*Generation, error) {
 		proto:    proto,
 		pool:     make(chan *state, r.opts.PoolSize),
 		slots:    make(chan struct{}, r.opts.PoolSize),
+		done:     make(chan struct{}),
 	}
 	// Warm a few states (the first is the canary that proves the script
 	// loads); the rest are built on demand up to PoolSize.
@@ -315,20 +322,11 @@ func (st *state) close() {
 }
 
 // get borrows a state: an idle one, or a new one while the pool has room,
-// or it waits for one up to the route timeout.
+// or it waits for either up to the route timeout. errRetired tells the
+// caller to try the generation that replaced this one.
 func (g *Generation) get() (*state, error) {
 	select {
 	case st := <-g.pool:
-		return st, nil
-	default:
-	}
-	select {
-	case g.slots <- struct{}{}:
-		st, err := g.newState()
-		if err != nil {
-			<-g.slots
-			return nil, err
-		}
 		return st, nil
 	default:
 	}
@@ -337,10 +335,21 @@ func (g *Generation) get() (*state, error) {
 	select {
 	case st := <-g.pool:
 		return st, nil
+	case g.slots <- struct{}{}:
+		st, err := g.newState()
+		if err != nil {
+			<-g.slots
+			return nil, err
+		}
+		return st, nil
+	case <-g.done:
+		return nil, errRetired
 	case <-t.C:
 		return nil, core.ErrBusy
 	}
 }
+
+var errRetired = errors.New("script: generation retired")
 
 func (g *Generation) put(st *state) {
 	if g.retired.Load() {
@@ -362,6 +371,7 @@ func (g *Generation) discard(st *state) {
 // come back.
 func (g *Generation) retire() {
 	g.retired.Store(true)
+	g.doneOnce.Do(func() { close(g.done) })
 	for {
 		select {
 		case st := <-g.pool:

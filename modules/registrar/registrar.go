@@ -179,35 +179,41 @@ func (r *Registrar) parse(m *core.Msg, uri string, flags int) (*request, *Error)
 	if h := req.CSeq(); h != nil {
 		out.cseq = h.SeqNo
 	}
-	if h := req.GetHeader("User-Agent"); h != nil {
-		out.ua = h.Value()
-	}
-	for _, h := range req.GetHeaders("Path") {
-		for _, p := range splitList(h.Value()) {
-			out.path = append(out.path, p)
+	// One pass over the headers collects what registration needs.
+	var (
+		hs         []sip.Header
+		expiresHdr []sip.Header
+		allow      []string
+	)
+	for _, h := range req.Headers() {
+		switch strings.ToLower(h.Name()) {
+		case "contact", "m":
+			hs = append(hs, h)
+		case "expires":
+			expiresHdr = append(expiresHdr, h)
+		case "path":
+			out.path = append(out.path, splitList(h.Value())...)
+		case "allow":
+			allow = append(allow, splitList(h.Value())...)
+		case "user-agent":
+			if out.ua == "" {
+				out.ua = h.Value()
+			}
 		}
 	}
 	hdrExpires := int64(-1)
-	if hs := req.GetHeaders("Expires"); len(hs) > 0 {
-		if len(hs) > 1 {
+	if len(expiresHdr) > 0 {
+		if len(expiresHdr) > 1 {
 			return nil, fail(FailBadExpires, "more than one Expires header")
 		}
-		v, err := ParseExpires(hs[0].Value())
+		v, err := ParseExpires(expiresHdr[0].Value())
 		if err != nil {
 			return nil, fail(FailBadExpires, err.Error())
 		}
 		hdrExpires = v
 	}
-	allow := ""
-	if hs := req.GetHeaders("Allow"); len(hs) > 0 {
-		var ms []string
-		for _, h := range hs {
-			ms = append(ms, splitList(h.Value())...)
-		}
-		allow = strings.Join(ms, ",")
-	}
+	methods := strings.Join(allow, ",")
 
-	hs := req.GetHeaders("Contact")
 	for _, h := range hs {
 		ch, ok := h.(*sip.ContactHeader)
 		if !ok {
@@ -217,7 +223,7 @@ func (r *Registrar) parse(m *core.Msg, uri string, flags int) (*request, *Error)
 			out.star = true
 			continue
 		}
-		c := contact{uri: ch.Address, q: usrloc.QUnset, methods: allow}
+		c := contact{uri: ch.Address, q: usrloc.QUnset, methods: methods}
 		if c.uri.Host == "" {
 			return nil, fail(FailBadContact, "Contact URI without host")
 		}

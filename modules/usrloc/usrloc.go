@@ -18,7 +18,7 @@ type Service interface {
 	// returned). The slice is shared and must not be modified.
 	Lookup(ctx context.Context, table, aor string) ([]Binding, error)
 	// Update atomically replaces the AoR's bindings with fn's result, see
-	// Store.Update. fn sees only live bindings.
+	// Store.Update. fn sees only live bindings and must not modify them.
 	Update(ctx context.Context, table, aor string, fn func(cur []Binding) ([]Binding, error)) ([]Binding, error)
 	// OnExpired registers a callback for bindings removed by expiry.
 	OnExpired(fn func(Binding))
@@ -137,7 +137,7 @@ func (u *Usrloc) Lookup(ctx context.Context, table, aor string) ([]Binding, erro
 func (u *Usrloc) Update(ctx context.Context, table, aor string, fn func(cur []Binding) ([]Binding, error)) ([]Binding, error) {
 	now := u.now()
 	out, err := u.store.Update(ctx, table, aor, func(cur []Binding) ([]Binding, error) {
-		return fn(Live(cur, now))
+		return fn(liveView(cur, now))
 	})
 	if u.cache != nil {
 		// Invalidate even on error: the store may have committed before

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"strconv"
 	"strings"
 
@@ -29,10 +30,44 @@ func AOR(u *sip.Uri, caseSensitive bool) (string, error) {
 		user = strings.ToLower(user)
 	}
 	host := strings.ToLower(u.Host)
+	if hasControl(user) || strings.ContainsAny(user, " :@") {
+		return "", fmt.Errorf("bad user part %q", user)
+	}
+	if !validHost(host) {
+		return "", fmt.Errorf("bad host %q", host)
+	}
 	if user == "" {
 		return scheme + ":" + host, nil
 	}
 	return scheme + ":" + user + "@" + host, nil
+}
+
+// validHost accepts host names, IPv4 and bracketed IPv6 addresses.
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	if h[0] == '[' {
+		return h[len(h)-1] == ']' && net.ParseIP(h[1:len(h)-1]) != nil
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// hasControl reports bytes below 0x20 and DEL: they have no place in an
+// AoR and would corrupt logs and stored keys.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // ParseAOR parses an AoR string ("sip:bob@example.com", or "bob@example.com")

@@ -3,10 +3,11 @@
 -- Every SIP request runs through ksr_request_route(). The KSR API follows
 -- Kamailio's KEMI: KSR.<module>.<function>, integer results (>0 success,
 -- <0 failure), KSR.x.exit() to stop. Edit this file while locus runs: it
--- is reloaded within a second, and a broken edit is refused.
+-- is reloaded within a second, and a broken edit is refused while the
+-- previous version keeps serving.
 
 function ksr_request_route()
-	-- Drop what is not SIP enough to answer sensibly; sanity replies itself.
+	-- Malformed requests: sanity answers them (400, 416, 420, 505) itself.
 	if KSR.sanity.sanity_check_defaults() < 0 then
 		KSR.x.exit()
 	end
@@ -16,21 +17,34 @@ function ksr_request_route()
 		KSR.x.exit()
 	end
 
-	-- Keep-alive and capability probes addressed to this server.
+	-- ACK and CANCEL take no reply of ours: every reply here is stateless.
+	if KSR.is_ACK() or KSR.is_CANCEL() then
+		KSR.x.exit()
+	end
+
+	if KSR.is_REGISTER() then
+		-- save() answers: 200 with the bindings, or 4xx/5xx with the reason.
+		KSR.registrar.save("location", 0)
+		KSR.x.exit()
+	end
+
+	-- Keep-alives and capability probes addressed to this server.
 	if KSR.is_OPTIONS() and KSR.pv.is_null("$rU") then
 		KSR.sl.sl_send_reply(200, "OK")
 		KSR.x.exit()
 	end
 
-	if KSR.is_REGISTER() then
-		-- No location service is loaded in this build of the script.
-		KSR.sl.sl_send_reply(501, "Not Implemented")
+	local rc = KSR.registrar.lookup("location")
+	if rc == -2 then
+		KSR.sl.sl_send_reply(405, "Method Not Allowed")
+		KSR.x.exit()
+	elseif rc < 0 then
+		KSR.sl.sl_send_reply(404, "Not Found")
 		KSR.x.exit()
 	end
 
-	-- ACK has no reply; anything else is for a user this server does not know.
-	if KSR.is_ACK() then
-		KSR.x.exit()
-	end
-	KSR.sl.sl_send_reply(404, "Not Found")
+	-- The user is registered. Without a forwarding module, send the caller
+	-- to the best contact (a redirect, RFC 3261 §8.3.1).
+	KSR.hdr.append_to_reply("Contact: <" .. KSR.pv.get("$ru") .. ">\r\n")
+	KSR.sl.sl_send_reply(302, "Moved Temporarily")
 end

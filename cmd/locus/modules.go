@@ -2,5 +2,12 @@ package main
 
 // The compiled-in modules: the one list.
 import (
+	_ "github.com/locus-sip/locus/modules/hdr"
+	_ "github.com/locus-sip/locus/modules/maxfwd"
+	_ "github.com/locus-sip/locus/modules/pv"
+	_ "github.com/locus-sip/locus/modules/registrar"
+	_ "github.com/locus-sip/locus/modules/sanity"
 	_ "github.com/locus-sip/locus/modules/sl"
+	_ "github.com/locus-sip/locus/modules/store/memstore"
+	_ "github.com/locus-sip/locus/modules/usrloc"
 )

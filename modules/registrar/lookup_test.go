@@ -127,7 +127,7 @@ end`, nil)
 	e.reg.WatchExpiry(e.ul, func() core.ScriptCaller { return e.rt })
 	e.send(reg{contacts: []string{"<sip:a@192.0.2.10>;expires=60"}}.String())
 	var got []string
-	e.ul.OnExpired(func(b usrloc.Binding) { got = append(got, b.Contact) })
+	e.ul.OnExpired(func(x usrloc.Expired) { got = append(got, x.Table+" "+x.Contact) })
 	e.clock.Advance(59 * time.Second)
 	if n, err := e.ul.Sweep(context.Background()); err != nil || n != 0 {
 		t.Fatalf("early sweep removed %d (%v)", n, err)
@@ -136,7 +136,7 @@ end`, nil)
 	if n, err := e.ul.Sweep(context.Background()); err != nil || n != 1 {
 		t.Fatalf("sweep removed %d (%v)", n, err)
 	}
-	if len(got) != 1 || got[0] != "sip:a@192.0.2.10" {
+	if len(got) != 1 || got[0] != "location sip:a@192.0.2.10" {
 		t.Fatalf("expired callback: %v", got)
 	}
 	if len(e.events) != 1 || e.events[0] != "usrloc:contact-expired sip:alice@example.com sip:a@192.0.2.10" {

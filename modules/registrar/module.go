@@ -34,7 +34,7 @@ func (r *Registrar) Provision(ctx context.Context, h *core.Host) error {
 // WatchExpiry runs the script's ksr_registrar_event for every binding ul
 // expires; script returns the routing script of the moment.
 func (r *Registrar) WatchExpiry(ul usrloc.Service, script func() core.ScriptCaller) {
-	ul.OnExpired(func(b usrloc.Binding) { r.expired(b, script()) })
+	ul.OnExpired(func(x usrloc.Expired) { r.expired(x, script()) })
 }
 
 // Validate checks the configuration.

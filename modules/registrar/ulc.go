@@ -113,10 +113,11 @@ const ExpiredEvent = "usrloc:contact-expired"
 
 // expired runs the script's event route for a binding that expired, with
 // the binding readable as $ulc(exp=>attr).
-func (r *Registrar) expired(b usrloc.Binding, script core.ScriptCaller) {
+func (r *Registrar) expired(x usrloc.Expired, script core.ScriptCaller) {
 	if script == nil {
 		return
 	}
+	b := x.Binding
 	m := core.NewEventMsg(ExpiredEvent)
 	m.Set(profileKey("exp"), &profile{aor: b.AOR, bindings: []usrloc.Binding{b}, at: r.now()})
 	if err := script.Call(m, Event, lua.LString(ExpiredEvent)); err != nil {

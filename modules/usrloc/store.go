@@ -20,14 +20,17 @@ type Store interface {
 	Get(ctx context.Context, table, aor string) ([]Binding, error)
 	// Update atomically replaces the AoR's bindings with what fn returns
 	// for the current ones: no other update of that AoR interleaves. fn
-	// may be called more than once (optimistic stores retry); it must not
-	// keep or modify cur. An error from fn aborts the update and is
-	// returned as is. When Update returns nil the result is durable
-	// (write-through). An empty result deletes the AoR.
+	// gets its own copy of the current bindings and may be called more
+	// than once (optimistic stores retry). An error from fn aborts the
+	// update and is returned as is. When Update returns nil the result is
+	// durable (write-through) and returned as Get would return it. An
+	// empty result deletes the AoR. Stores keep times to at least the
+	// millisecond, every other field exactly, and the order of an AoR's
+	// bindings.
 	Update(ctx context.Context, table, aor string, fn func(cur []Binding) ([]Binding, error)) ([]Binding, error)
 	// Expire removes every binding that expired at or before now and
-	// returns them.
-	Expire(ctx context.Context, now time.Time) ([]Binding, error)
+	// returns them with their table and AOR.
+	Expire(ctx context.Context, now time.Time) ([]Expired, error)
 	// List calls fn for each AoR of table in ascending AoR order, starting
 	// after the AoR after ("" for the start) and only AoRs with the given
 	// prefix, until fn returns false or an error.
@@ -37,6 +40,12 @@ type Store interface {
 	Changes() <-chan Change
 	// Close releases the store.
 	Close() error
+}
+
+// Expired is a binding removed by Expire, with its table.
+type Expired struct {
+	Table string
+	Binding
 }
 
 // Change names an AoR that another node changed.

@@ -21,7 +21,7 @@ type Service interface {
 	// Store.Update. fn sees only live bindings and must not modify them.
 	Update(ctx context.Context, table, aor string, fn func(cur []Binding) ([]Binding, error)) ([]Binding, error)
 	// OnExpired registers a callback for bindings removed by expiry.
-	OnExpired(fn func(Binding))
+	OnExpired(fn func(Expired))
 }
 
 // Usrloc is the location service: a Store with a read cache in front.
@@ -41,7 +41,7 @@ type Usrloc struct {
 	// fills the cache only if no write to its shard happened while it read
 	// the store.
 	epochs  [256]atomic.Uint64
-	expired atomic.Pointer[[]func(Binding)]
+	expired atomic.Pointer[[]func(Expired)]
 	now     func() time.Time
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -163,10 +163,10 @@ func (u *Usrloc) Invalidate(table, aor string) {
 }
 
 // OnExpired implements Service. Callbacks run on the sweeper goroutine.
-func (u *Usrloc) OnExpired(fn func(Binding)) {
+func (u *Usrloc) OnExpired(fn func(Expired)) {
 	for {
 		old := u.expired.Load()
-		var next []func(Binding)
+		var next []func(Expired)
 		if old != nil {
 			next = append(next, *old...)
 		}
@@ -184,25 +184,15 @@ func (u *Usrloc) Sweep(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("usrloc: expire: %w", err)
 	}
 	cbs := u.expired.Load()
-	for _, b := range gone {
-		if u.cache != nil {
-			// The table is not in Binding; drop the AoR from every table
-			// the cache might hold it under.
-			for t := range u.tablesSeen() {
-				u.Invalidate(t, b.AOR)
-			}
-		}
+	for _, x := range gone {
+		u.Invalidate(x.Table, x.AOR)
 		if cbs != nil {
 			for _, cb := range *cbs {
-				cb(b)
+				cb(x)
 			}
 		}
 	}
 	return len(gone), nil
-}
-
-func (u *Usrloc) tablesSeen() map[string]struct{} {
-	return map[string]struct{}{"location": {}}
 }
 
 // liveView returns bs without expired bindings, sharing bs when all are live.

@@ -21,7 +21,11 @@ func (s *SL) LuaExports() []core.LuaFunc {
 		{Name: "send_reply", Fn: reply},
 		{Name: "sl_send_reply", Fn: reply},
 		{Name: "sl_reply_error", Fn: func(env *core.Env, L *lua.LState) int {
-			return core.LuaInt(L, ok(s.ReplyError(core.CheckMsg(env, L))))
+			if err := s.ReplyError(core.CheckMsg(env, L)); err != nil {
+				env.Log.Warn("sl: reply not sent", "error", err)
+				return core.LuaInt(L, -1)
+			}
+			return core.LuaInt(L, 1)
 		}},
 	}
 }

@@ -1,7 +1,6 @@
 package sl
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/locus-sip/locus/core"
@@ -24,16 +23,4 @@ func (s *SL) ReplyError(m *core.Msg) error {
 		code, reason = 500, "Server Internal Error"
 	}
 	return m.Reply(code, reason)
-}
-
-// ok maps an error to Kamailio's return convention.
-func ok(err error) int {
-	switch {
-	case err == nil:
-		return 1
-	case errors.Is(err, core.ErrReplied):
-		return -1
-	default:
-		return -1
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 
 	"github.com/emiago/sipgo/sip"
@@ -76,6 +77,11 @@ func (e *Engine) Process(m *Msg) {
 	if e.maxInflight > 0 && n > e.maxInflight && !m.Req.IsAck() {
 		e.log.Warn("overloaded: too many requests in progress", "inflight", n, "src", m.SourceAddr())
 		_ = m.Reply(503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		return
+	}
+	if !strings.EqualFold(m.Req.SipVersion, "SIP/2.0") && !m.Req.IsAck() {
+		// Not a SIP/2.0 request: nothing else in it can be trusted (RFC 3261 §8.2.x).
+		_ = m.Reply(505, "Version Not Supported")
 		return
 	}
 	err := e.router.Route(m)

@@ -182,3 +182,26 @@ func TestReplyToTagStableAndRport(t *testing.T) {
 		t.Fatalf("destination %s, want Via port", d)
 	}
 }
+
+func TestVersionNotSupported(t *testing.T) {
+	tested := 0
+	for _, v := range []string{"SIP/3.0", "SIP"} {
+		raw := strings.Replace(coretest.Register, "sip:example.com SIP/2.0", "sip:example.com "+v, 1)
+		req, err := coretest.ParseRequest(raw)
+		if err != nil {
+			continue // the parser refused it: fine too
+		}
+		tested++
+		var got []*sip.Response
+		m := core.NewMsg(req, func(r *sip.Response) error { got = append(got, r); return nil })
+		routed := false
+		core.NewEngine(routerFunc(func(m *core.Msg) error { routed = true; return m.Reply(200, "OK") }),
+			slog.New(slog.DiscardHandler), 0, "").Process(m)
+		if routed || len(got) != 1 || got[0].StatusCode != 505 || got[0].SipVersion != "SIP/2.0" {
+			t.Fatalf("%s: routed=%v replies=%v", v, routed, got)
+		}
+	}
+	if tested == 0 {
+		t.Fatal("the parser refused every version: nothing tested")
+	}
+}

@@ -176,8 +176,8 @@ func (m *Msg) Send(res *sip.Response) error {
 // random UUID per reply.
 func (m *Msg) newResponse(code int, reason string) *sip.Response {
 	req := m.Req
+	// Always SIP/2.0 (RFC 3261 §7.2), whatever the request line said.
 	res := sip.NewResponse(code, reason)
-	res.SipVersion = req.SipVersion
 	if req.Method != sip.REGISTER && req.Method != sip.ACK &&
 		((code >= 180 && code < 300) || (req.Method == sip.INVITE && code > 100 && code < 200)) {
 		for _, h := range req.GetHeaders("Record-Route") {

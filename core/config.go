@@ -91,6 +91,9 @@ type SIPConfig struct {
 	MaxInflight int `yaml:"max_inflight"`
 	// UserAgent is the Server header of locus's replies ("" for none).
 	UserAgent *string `yaml:"user_agent"`
+	// UDPWorkers is the number of goroutines reading each UDP socket
+	// (0: 16 per CPU); requests beyond them wait in the socket buffer.
+	UDPWorkers int `yaml:"udp_workers"`
 }
 
 // Duration is a time.Duration written as "100ms" in YAML.
@@ -220,8 +223,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: admin %q: want host:port or off", c.Admin)
 		}
 	}
-	if c.SIP.MaxInflight < 0 {
-		return errors.New("config: sip.max_inflight must not be negative")
+	if c.SIP.MaxInflight < 0 || c.SIP.UDPWorkers < 0 {
+		return errors.New("config: sip.max_inflight and sip.udp_workers must not be negative")
 	}
 	return nil
 }

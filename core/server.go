@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 // Server owns the SIP user agent and its listeners. Listeners and
 // transactions live outside script generations: a reload touches neither.
 type Server struct {
+	eng     *Engine
+	workers int
 	ua      *sipgo.UserAgent
 	srv     *sipgo.Server
 	log     *slog.Logger
@@ -43,8 +46,19 @@ func NewServer(eng *Engine, log *slog.Logger) (*Server, error) {
 	}
 	// No method handlers: every request, whatever its method, reaches the engine.
 	srv.OnNoRoute(eng.HandleSIP)
-	return &Server{ua: ua, srv: srv, log: log}, nil
+	return &Server{eng: eng, ua: ua, srv: srv, log: log, workers: DefaultUDPWorkers()}, nil
 }
+
+// SetUDPWorkers sets how many goroutines serve each UDP socket.
+func (s *Server) SetUDPWorkers(n int) {
+	if n > 0 {
+		s.workers = n
+	}
+}
+
+// DefaultUDPWorkers is the number of workers per UDP socket: enough that
+// requests waiting on a store do not stall the socket.
+func DefaultUDPWorkers() int { return 16 * runtime.GOMAXPROCS(0) }
 
 // Listen binds every socket; it returns on the first failure, closing
 // what it had bound. Serving starts at once in the background.
@@ -69,13 +83,18 @@ func (s *Server) listen(l Listen) (string, error) {
 	)
 	switch proto {
 	case "udp":
-		c, err := net.ListenPacket("udp", addr)
+		ua, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			return "", err
+		}
+		c, err := net.ListenUDP("udp", ua)
 		if err != nil {
 			return "", err
 		}
 		s.closers = append(s.closers, c)
 		bound = c.LocalAddr()
-		serve = func() error { return s.srv.ServeUDP(c) }
+		ul := newUDPListener(c, s.eng, s.log.With("module", "udp"), s.workers)
+		serve = func() error { ul.serve(); return nil }
 	case "tcp", "ws":
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {

@@ -200,6 +200,7 @@ func (c *RunCmd) Run() error {
 	if err != nil {
 		return err
 	}
+	srv.SetUDPWorkers(cfg.SIP.UDPWorkers)
 	if err := srv.Listen(cfg.Listen); err != nil {
 		return err
 	}

@@ -88,12 +88,24 @@ func (l *udpListener) handle(data []byte, src netip.AddrPort) {
 		// start over UDP yet.
 		return
 	}
+	if req.Via() == nil {
+		l.drop(src, errors.New("no Via: nowhere to reply"))
+		return
+	}
 	srcStr := src.String()
 	req.SetSource(srcStr)
 	req.SetTransport("UDP")
 	req.Laddr = l.local
 	m := NewMsg(req, l.respond)
 	m.LocalIP, m.LocalPort = l.localIP(), l.local.Port
+	if req.CSeq() == nil || req.CallID() == nil || req.From() == nil || req.To() == nil {
+		// What no transaction can be built from gets a stateless 400, as
+		// sipgo's stream transports answer it.
+		if !req.IsAck() {
+			_ = m.Reply(400, "Missing Required Header")
+		}
+		return
+	}
 	l.eng.Process(m)
 }
 

@@ -103,3 +103,26 @@ func TestUDPListener(t *testing.T) {
 		t.Fatalf("reply to Via port: %s", res.CallID().Value())
 	}
 }
+
+func TestUDPMissingHeaders(t *testing.T) {
+	routed := make(chan string, 4)
+	addr := startUDP(t, routerFunc(func(m *core.Msg) error {
+		routed <- m.Req.CallID().Value()
+		return m.Reply(200, "OK")
+	}))
+	dst, _ := net.ResolveUDPAddr("udp", addr)
+	c := udpConn(t)
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	noCSeq := strings.Replace(register(port, "m1", true), "CSeq: 1 REGISTER\r\n", "", 1)
+	if _, err := c.WriteToUDP([]byte(noCSeq), dst); err != nil {
+		t.Fatal(err)
+	}
+	if res := readReply(t, c); res.StatusCode != 400 {
+		t.Fatalf("missing CSeq: %s", res.StartLine())
+	}
+	select {
+	case id := <-routed:
+		t.Fatalf("request without CSeq reached the script (%s)", id)
+	default:
+	}
+}

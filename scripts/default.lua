@@ -23,6 +23,20 @@ function ksr_request_route()
 	end
 
 	if KSR.is_REGISTER() then
+		-- Only the owner may move an AoR's calls: digest authentication in
+		-- the realm of the To domain, against the users file (locus users
+		-- add). Flag 1: the authenticated user must be the To user.
+		local realm = KSR.pv.get("$td")
+		local rc = KSR.auth_db.auth_check(realm, "subscriber", 1)
+		if rc == -8 then
+			KSR.sl.sl_send_reply(403, "Forbidden")
+			KSR.x.exit()
+		elseif rc < 0 then
+			-- No, wrong or stale credentials, unknown user: the same answer.
+			KSR.auth.auth_challenge(realm, 0)
+			KSR.x.exit()
+		end
+		KSR.auth.consume_credentials()
 		-- save() answers: 200 with the bindings, or 4xx/5xx with the reason.
 		KSR.registrar.save("location", 0)
 		KSR.x.exit()

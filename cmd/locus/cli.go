@@ -20,6 +20,7 @@ import (
 type CLI struct {
 	Run     RunCmd     `cmd:"" help:"Run the SIP server."`
 	Check   CheckCmd   `cmd:"" help:"Compile and validate a routing script."`
+	Users   UsersCmd   `cmd:"" help:"Maintain the credentials file (auth_db's file source)."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 

@@ -2,6 +2,8 @@ package main
 
 // The compiled-in modules: the one list.
 import (
+	_ "github.com/locus-sip/locus/modules/auth"
+	_ "github.com/locus-sip/locus/modules/auth_db"
 	_ "github.com/locus-sip/locus/modules/hdr"
 	_ "github.com/locus-sip/locus/modules/maxfwd"
 	_ "github.com/locus-sip/locus/modules/pv"

@@ -41,7 +41,7 @@ type usersUser struct {
 // usersAlgorithms is the --algorithms flag of add and passwd. Empty means
 // the auth module's default list, so that the two cannot drift apart.
 type usersAlgorithms struct {
-	Algorithms []string `help:"Algorithms to write an HA1 for (MD5, SHA-256, SHA-512-256). Default: the auth module's default list, SHA-256,MD5." placeholder:"ALG,..."`
+	Algorithms []string `help:"Algorithms to write an HA1 for (MD5, SHA-256, SHA-512-256). Default: SHA-256,MD5." placeholder:"ALG,..."`
 }
 
 // UsersAddCmd is "locus users add".
@@ -173,7 +173,7 @@ func (c *UsersListCmd) run(out io.Writer) error {
 // first; -sess variants need the HA1 of their hash.
 func usersHashes(names []string) ([]auth.Algorithm, error) {
 	if len(names) == 0 {
-		names = auth.DefaultAlgorithms
+		names = auth.DefaultHashes
 	}
 	want := map[auth.Algorithm]bool{}
 	for _, n := range names {

@@ -33,9 +33,16 @@ var (
 )
 
 // DefaultAlgorithms is modules.auth.algorithms when the configuration
-// says nothing, and the algorithms "locus users" writes an HA1 for.
+// says nothing: MD5 alone, because many phones and test tools read only
+// the first challenge or know only MD5, and a SHA-256 challenge first
+// locks them out. Offer [SHA-256, MD5] where every client reads all
+// challenges (RFC 8760 §2.4).
+var DefaultAlgorithms = []string{"MD5"}
+
+// DefaultHashes are the hashes "locus users" writes an HA1 for, so that
+// switching the challenges to SHA-256 needs no password reset.
 // SHA-512-256 is left out because few SIP phones know it yet.
-var DefaultAlgorithms = []string{"SHA-256", "MD5"}
+var DefaultHashes = []string{"SHA-256", "MD5"}
 
 // ParseAlgorithm returns the algorithm an algorithm parameter names
 // (case-insensitive, as RFC 7616 §3.3 has it).

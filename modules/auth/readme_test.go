@@ -55,7 +55,7 @@ func TestConfig(t *testing.T) {
 		check               func(*auth.Auth) bool
 	}{
 		{"defaults", "", "", func(a *auth.Auth) bool {
-			return time.Duration(a.NonceExpires) == 30*time.Second && strings.Join(a.Algorithms, ",") == "SHA-256,MD5" && a.QOP == "auth"
+			return time.Duration(a.NonceExpires) == 30*time.Second && strings.Join(a.Algorithms, ",") == "MD5" && a.QOP == "auth"
 		}},
 		{"seconds", "modules:\n  auth:\n    nonce_expires: 60\n", "", func(a *auth.Auth) bool { return time.Duration(a.NonceExpires) == time.Minute }},
 		{"unknown key", "modules:\n  auth:\n    nonce_expire: 60\n", "nonce_expire", nil},

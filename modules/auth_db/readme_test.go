@@ -110,7 +110,7 @@ func TestREADME(t *testing.T) {
 	}
 	var users bytes.Buffer
 	users.WriteString(lines("alice", "example.com", "wonderland", auth.SHA256, auth.MD5))
-	users.WriteString(lines("bob", "example.com", "builder", auth.SHA256))
+	users.WriteString(lines("bob", "example.com", "builder", auth.SHA256, auth.MD5))
 	if err := os.WriteFile(filepath.Join(dir, "users.htdigest"), users.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,8 @@ type Expired struct {
 	Binding
 }
 
-// Change names an AoR that another node changed.
+// Change names an AoR that another node changed. An empty AOR means the
+// feed may have missed changes (a reconnect): every cached AoR is dropped.
 type Change struct {
 	Table string
 	AOR   string

@@ -35,12 +35,15 @@ type Usrloc struct {
 
 	store Store
 	log   *slog.Logger
-	cache *ristretto.Cache[string, []Binding]
+	cache *ristretto.Cache[string, *cached]
 	seed  maphash.Seed
-	// epochs make cache fills safe against concurrent writes: a reader
-	// fills the cache only if no write to its shard happened while it read
-	// the store.
-	epochs  [256]atomic.Uint64
+	// epochs version the cache: every write to an AoR bumps the epoch of
+	// its slot (and a lost change feed bumps gen), and a cached entry is
+	// served only while both still equal what they were before the store
+	// read that filled it. A fill that raced with a write can be stored,
+	// but is never served.
+	epochs  []atomic.Uint64
+	gen     atomic.Uint64
 	expired atomic.Pointer[[]func(Expired)]
 	now     func() time.Time
 	cancel  context.CancelFunc
@@ -73,11 +76,23 @@ func NewWithStore(st Store, cacheSize int64, log *slog.Logger) (*Usrloc, error) 
 	return u, nil
 }
 
+// cached is a cache entry: the bindings and the versions they were read at.
+type cached struct {
+	bs    []Binding
+	epoch uint64
+	gen   uint64
+}
+
+// epochSlots is the number of epoch slots: enough that writes to other
+// AoRs rarely invalidate an entry (512 KiB).
+const epochSlots = 1 << 16
+
 func (u *Usrloc) init(st Store, log *slog.Logger) error {
 	u.store, u.log = st, log
 	useCache := u.Cache == "on" || (u.Cache == "auto" && st.Changes() != nil)
 	if useCache {
-		c, err := ristretto.NewCache(&ristretto.Config[string, []Binding]{
+		u.epochs = make([]atomic.Uint64, epochSlots)
+		c, err := ristretto.NewCache(&ristretto.Config[string, *cached]{
 			NumCounters:        10 * u.CacheSize,
 			MaxCost:            u.CacheSize,
 			BufferItems:        64,
@@ -117,18 +132,16 @@ func (u *Usrloc) Lookup(ctx context.Context, table, aor string) ([]Binding, erro
 		return liveView(bs, now), nil
 	}
 	key := cacheKey(table, aor)
-	if bs, ok := u.cache.Get(key); ok {
-		return liveView(bs, now), nil
-	}
 	ep := u.epoch(key)
-	before := ep.Load()
+	epoch, gen := ep.Load(), u.gen.Load()
+	if c, ok := u.cache.Get(key); ok && c.epoch == epoch && c.gen == gen {
+		return liveView(c.bs, now), nil
+	}
 	bs, err := u.store.Get(ctx, table, aor)
 	if err != nil {
 		return nil, fmt.Errorf("usrloc: lookup %s: %w", aor, err)
 	}
-	if ep.Load() == before {
-		u.cache.SetWithTTL(key, bs, 1, u.CacheTTL)
-	}
+	u.cache.SetWithTTL(key, &cached{bs: bs, epoch: epoch, gen: gen}, 1, u.CacheTTL)
 	return liveView(bs, now), nil
 }
 
@@ -152,9 +165,15 @@ func (u *Usrloc) Update(ctx context.Context, table, aor string, fn func(cur []Bi
 	return out, nil
 }
 
-// Invalidate drops a cached AoR; the change feed calls it for remote writes.
+// Invalidate drops a cached AoR; the change feed calls it for remote
+// writes. An empty aor drops the whole cache.
 func (u *Usrloc) Invalidate(table, aor string) {
 	if u.cache == nil {
+		return
+	}
+	if aor == "" {
+		u.gen.Add(1)
+		u.cache.Clear()
 		return
 	}
 	key := cacheKey(table, aor)

@@ -113,12 +113,20 @@ func TestUDPMissingHeaders(t *testing.T) {
 	dst, _ := net.ResolveUDPAddr("udp", addr)
 	c := udpConn(t)
 	port := c.LocalAddr().(*net.UDPAddr).Port
+	// Without Via there is nowhere to reply: dropped, never routed.
+	noVia := strings.Replace(register(port, "m0", true), "Via: SIP/2.0/UDP 127.0.0.1:"+strconv.Itoa(port)+";branch=z9hG4bK-m0;rport\r\n", "", 1)
+	if noVia == register(port, "m0", true) {
+		t.Fatal("test bug: Via not removed")
+	}
+	if _, err := c.WriteToUDP([]byte(noVia), dst); err != nil {
+		t.Fatal(err)
+	}
 	noCSeq := strings.Replace(register(port, "m1", true), "CSeq: 1 REGISTER\r\n", "", 1)
 	if _, err := c.WriteToUDP([]byte(noCSeq), dst); err != nil {
 		t.Fatal(err)
 	}
-	if res := readReply(t, c); res.StatusCode != 400 {
-		t.Fatalf("missing CSeq: %s", res.StartLine())
+	if res := readReply(t, c); res.StatusCode != 400 || res.CallID() == nil || res.CallID().Value() != "m1" {
+		t.Fatalf("missing CSeq: %s (the datagram without Via must get nothing)", res.StartLine())
 	}
 	select {
 	case id := <-routed:

@@ -26,6 +26,9 @@ type Config struct {
 	Admin string    `yaml:"admin"`
 	Log   LogConfig `yaml:"log"`
 	SIP   SIPConfig `yaml:"sip"`
+	// ShutdownTimeout bounds how long requests in progress may take to
+	// finish after SIGTERM.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// Modules holds one section per module, decoded by the module itself.
 	Modules map[string]yaml.Node `yaml:"modules"`
 }
@@ -115,12 +118,13 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // Defaults used when the file and the flags say nothing.
 const (
-	DefaultScript      = "scripts/default.lua"
-	DefaultStore       = "memory:"
-	DefaultAdmin       = "127.0.0.1:5080"
-	DefaultTimeout     = 100 * time.Millisecond
-	DefaultMaxInflight = 10000
-	DefaultUserAgent   = "locus"
+	DefaultScript          = "scripts/default.lua"
+	DefaultStore           = "memory:"
+	DefaultAdmin           = "127.0.0.1:5080"
+	DefaultTimeout         = 100 * time.Millisecond
+	DefaultMaxInflight     = 10000
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultUserAgent       = "locus"
 )
 
 // DefaultListen is used when no socket is configured.
@@ -181,6 +185,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = Duration(DefaultShutdownTimeout)
 	}
 	if c.SIP.MaxInflight == 0 {
 		c.SIP.MaxInflight = DefaultMaxInflight

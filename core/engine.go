@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -23,6 +24,7 @@ var ErrBusy = errors.New("core: routing capacity exhausted")
 // gets exactly one final reply.
 type Engine struct {
 	router      Router
+	metrics     *Metrics
 	log         *slog.Logger
 	maxInflight int64
 	inflight    atomic.Int64
@@ -34,6 +36,9 @@ type Engine struct {
 func NewEngine(r Router, log *slog.Logger, maxInflight int, server string) *Engine {
 	return &Engine{router: r, log: log, maxInflight: int64(maxInflight), server: server}
 }
+
+// SetMetrics makes the engine count requests and time the script.
+func (e *Engine) SetMetrics(m *Metrics) { e.metrics = m }
 
 // Inflight is the number of requests being processed.
 func (e *Engine) Inflight() int64 { return e.inflight.Load() }
@@ -66,7 +71,11 @@ func (e *Engine) HandleSIP(req *sip.Request, tx sip.ServerTransaction) {
 func (e *Engine) Process(m *Msg) {
 	m.Server = e.server
 	n := e.inflight.Add(1)
-	defer e.inflight.Add(-1)
+	var scriptTime time.Duration
+	defer func() {
+		e.inflight.Add(-1)
+		e.metrics.observe(m.Req.Method, m.ReplyCode(), scriptTime)
+	}()
 	defer func() {
 		if p := recover(); p != nil {
 			e.log.Error("panic while routing", "panic", fmt.Sprint(p), "method", m.Req.Method.String(),
@@ -76,6 +85,9 @@ func (e *Engine) Process(m *Msg) {
 	}()
 	if e.maxInflight > 0 && n > e.maxInflight && !m.Req.IsAck() {
 		e.log.Warn("overloaded: too many requests in progress", "inflight", n, "src", m.SourceAddr())
+		if e.metrics != nil {
+			e.metrics.overloaded.Inc()
+		}
 		_ = m.Reply(503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
 		return
 	}
@@ -84,7 +96,9 @@ func (e *Engine) Process(m *Msg) {
 		_ = m.Reply(505, "Version Not Supported")
 		return
 	}
+	start := time.Now()
 	err := e.router.Route(m)
+	scriptTime = time.Since(start)
 	switch {
 	case m.Req.IsAck():
 		if err != nil {
@@ -92,6 +106,9 @@ func (e *Engine) Process(m *Msg) {
 		}
 	case errors.Is(err, ErrBusy):
 		e.log.Warn("overloaded: no script state free", "src", m.SourceAddr())
+		if e.metrics != nil {
+			e.metrics.overloaded.Inc()
+		}
 		e.fallback(m, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
 	case err != nil:
 		e.log.Error("script error", "error", err, "method", m.Req.Method.String(), "call_id", callID(m))

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Module is one unit of locus functionality: a SIP helper exported to the
@@ -100,14 +102,31 @@ func LookupModule(name string) (ModuleInfo, bool) {
 type Host struct {
 	Log    *slog.Logger
 	Config *Config
-	mods   map[string]Module
-	order  []string
-	shared *hostShared
+	// Metrics is the Prometheus registry every module registers on.
+	Metrics *prometheus.Registry
+	mods    map[string]Module
+	order   []string
+	shared  *hostShared
 }
 
 type hostShared struct {
-	mu     sync.RWMutex
-	script ScriptCaller
+	mu        sync.RWMutex
+	script    ScriptCaller
+	listeners []string
+}
+
+// SetListeners records the bound SIP sockets ("proto:ip:port").
+func (h *Host) SetListeners(addrs []string) {
+	h.shared.mu.Lock()
+	defer h.shared.mu.Unlock()
+	h.shared.listeners = append([]string(nil), addrs...)
+}
+
+// Listeners returns the bound SIP sockets, empty before they are up.
+func (h *Host) Listeners() []string {
+	h.shared.mu.RLock()
+	defer h.shared.mu.RUnlock()
+	return h.shared.listeners
 }
 
 // SetScript makes the routing script reachable to modules (event routes).
@@ -150,7 +169,7 @@ type NamedModule struct {
 // already provisioned are cleaned up. The returned Host owns the modules;
 // call Cleanup when done.
 func LoadModules(ctx context.Context, cfg *Config, log *slog.Logger) (*Host, error) {
-	h := &Host{Log: log, Config: cfg, mods: map[string]Module{}, shared: &hostShared{}}
+	h := &Host{Log: log, Config: cfg, Metrics: prometheus.NewRegistry(), mods: map[string]Module{}, shared: &hostShared{}}
 	for name := range cfg.Modules {
 		if _, ok := LookupModule(name); !ok {
 			return nil, fmt.Errorf("config: modules.%s: no such module (compiled in: %s)", name, moduleNames())

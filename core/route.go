@@ -1,6 +1,9 @@
 package core
 
 import (
+	"context"
+	"time"
+
 	"github.com/emiago/sipgo/sip"
 	lua "github.com/yuin/gopher-lua"
 )
@@ -23,6 +26,32 @@ type Branch struct {
 // registrar uses it for event routes such as ksr_registrar_event.
 type ScriptCaller interface {
 	Call(m *Msg, fn string, args ...lua.LValue) error
+}
+
+// ScriptInfo describes the script generation serving requests.
+type ScriptInfo struct {
+	Generation uint64    `json:"generation"`
+	Hash       string    `json:"hash"`
+	File       string    `json:"file"`
+	LoadedAt   time.Time `json:"loaded_at"`
+	Reloads    uint64    `json:"reloads"`
+	Failures   uint64    `json:"reload_failures"`
+	LastError  string    `json:"last_reload_error,omitempty"`
+}
+
+// ScriptControl is the routing script as operations see it (admin API).
+type ScriptControl interface {
+	ScriptCaller
+	Info() ScriptInfo
+	// ReloadScript reloads the file: changed is false when its content
+	// is the current generation's; on error the old generation serves.
+	ReloadScript() (info ScriptInfo, changed bool, err error)
+}
+
+// Readiness is a module that can tell whether it can serve (a store it
+// can reach); /readyz asks every module that implements it.
+type Readiness interface {
+	Ready(ctx context.Context) error
 }
 
 // PVClass resolves one class of pseudo-variables, $name(inner), that a

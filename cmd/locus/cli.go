@@ -159,9 +159,6 @@ func moduleExports(h *core.Host) []script.Export {
 	return out
 }
 
-// ShutdownTimeout bounds how long in-flight requests may take to finish.
-const ShutdownTimeout = 10 * time.Second
-
 // Run runs the server until SIGTERM or SIGINT; SIGHUP reloads the script.
 func (c *RunCmd) Run() error {
 	cfg, err := c.config()
@@ -197,6 +194,7 @@ func (c *RunCmd) Run() error {
 	}
 
 	eng := core.NewEngine(rt, log, cfg.SIP.MaxInflight, *cfg.SIP.UserAgent)
+	eng.SetMetrics(core.NewMetrics(host.Metrics, eng))
 	srv, err := core.NewServer(eng, log)
 	if err != nil {
 		return err
@@ -205,6 +203,7 @@ func (c *RunCmd) Run() error {
 	if err := srv.Listen(cfg.Listen); err != nil {
 		return err
 	}
+	host.SetListeners(srv.Addrs())
 	g := rt.Current()
 	log.Info("locus started", "version", versionString(), "script", cfg.Script.File,
 		"generation", g.ID, "hash", g.Hash[:12], "store", cfg.Store)
@@ -221,7 +220,7 @@ func (c *RunCmd) Run() error {
 		log.Info("shutting down", "signal", sig.String())
 		break
 	}
-	sctx, scancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	sctx, scancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
 	defer scancel()
 	if err := srv.Shutdown(sctx, eng); err != nil {
 		log.Warn("shutdown", "error", err)

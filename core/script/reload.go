@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/locus-sip/locus/core"
 )
 
 // Debounce is how long the watcher waits after the last change in the
@@ -107,3 +108,19 @@ func (r *Runtime) Watch(ctx context.Context) error {
 	}()
 	return nil
 }
+
+// Info describes the current generation and the reload history.
+func (r *Runtime) Info() core.ScriptInfo {
+	g := r.cur.Load()
+	reloads, failures, last := r.Stats()
+	return core.ScriptInfo{Generation: g.ID, Hash: g.Hash, File: g.File, LoadedAt: g.LoadedAt,
+		Reloads: reloads, Failures: failures, LastError: last}
+}
+
+// ReloadScript is Reload for operations: it reports the result as ScriptInfo.
+func (r *Runtime) ReloadScript() (core.ScriptInfo, bool, error) {
+	_, changed, err := r.Reload()
+	return r.Info(), changed, err
+}
+
+var _ core.ScriptControl = (*Runtime)(nil)

@@ -30,8 +30,9 @@ import (
 )
 
 type server struct {
-	t   *testing.T
-	eng *core.Engine
+	t    *testing.T
+	eng  *core.Engine
+	host *core.Host
 }
 
 func newServer(t *testing.T) *server {
@@ -72,7 +73,9 @@ modules:
 	}
 	t.Cleanup(rt.Close)
 	host.SetScript(rt)
-	return &server{t: t, eng: core.NewEngine(rt, log, 0, "locus")}
+	eng := core.NewEngine(rt, log, 0, "locus")
+	eng.SetMetrics(core.NewMetrics(host.Metrics, eng))
+	return &server{t: t, eng: eng, host: host}
 }
 
 func (s *server) send(raw string) *coretest.Recorder {
@@ -184,5 +187,40 @@ func TestDefaultScript(t *testing.T) {
 	}
 	if rec := s.send(request("ACK", "sip:alice@example.com")); len(rec.Replies) != 0 {
 		t.Fatalf("ACK answered: %v", rec.Replies)
+	}
+
+	// What happened shows in the metrics.
+	got := map[string]float64{}
+	mfs, err := s.host.Metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += " " + l.GetName() + "=" + l.GetValue()
+			}
+			if c := m.GetCounter(); c != nil {
+				got[key] = c.GetValue()
+			}
+		}
+	}
+	for key, want := range map[string]float64{
+		"locus_core_requests_total code=401 method=REGISTER":          3,
+		"locus_core_requests_total code=200 method=REGISTER":          1,
+		"locus_core_requests_total code=403 method=REGISTER":          1,
+		"locus_core_requests_total code=302 method=INVITE":            1,
+		"locus_core_requests_total code=0 method=ACK":                 1,
+		"locus_registrar_registrations_total reason= result=inserted": 1,
+		"locus_registrar_lookups_total result=found":                  1,
+		"locus_registrar_lookups_total result=not_found":              1,
+		"locus_auth_results_total result=ok":                          2,
+		"locus_auth_results_total result=wrong_password":              1,
+		"locus_auth_challenges_total":                                 3,
+	} {
+		if got[key] != want {
+			t.Errorf("%s = %v, want %v", key, got[key], want)
+		}
 	}
 }

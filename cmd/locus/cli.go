@@ -186,6 +186,7 @@ func (c *RunCmd) Run() error {
 		return err
 	}
 	defer rt.Close()
+	rt.RegisterMetrics(host.Metrics)
 	host.SetScript(rt)
 	if *cfg.Script.Watch {
 		if err := rt.Watch(ctx); err != nil {

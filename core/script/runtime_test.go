@@ -12,6 +12,7 @@ import (
 	"github.com/locus-sip/locus/core"
 	"github.com/locus-sip/locus/core/coretest"
 	"github.com/locus-sip/locus/core/script"
+	"github.com/prometheus/client_golang/prometheus"
 	lua "github.com/yuin/gopher-lua"
 )
 
@@ -225,6 +226,16 @@ func TestReloadSwapsAndRefusesBrokenScripts(t *testing.T) {
 	if reloads != 1 || failures != 2 || last == "" {
 		t.Fatalf("stats: reloads=%d failures=%d last=%q", reloads, failures, last)
 	}
+	reg := prometheus.NewRegistry()
+	rt.RegisterMetrics(reg)
+	for name, want := range map[string]float64{"locus_script_reloads_total": 1, "locus_script_reload_failures_total": 2, "locus_script_generation": float64(g2.ID)} {
+		if got := gatherOne(t, reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if info := rt.Info(); info.Generation != g2.ID || info.Failures != 2 || info.LastError == "" || info.Hash != g2.Hash {
+		t.Fatalf("info %+v", info)
+	}
 }
 
 func write(t *testing.T, file, src string) {
@@ -318,4 +329,23 @@ func TestPoolExhaustionIsBusy(t *testing.T) {
 	if err := <-done; !errors.Is(err, script.ErrTimeout) {
 		t.Fatalf("runaway: %v", err)
 	}
+}
+
+func gatherOne(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

@@ -146,6 +146,12 @@ func unchallengeable(req *sip.Request) bool {
 // when the digest is valid). The error explains an Error result and must
 // not be shown to the client; it never contains credentials.
 func (a *Auth) Authenticate(ctx context.Context, m *core.Msg, realm string, k Kind, method string, src HA1Source) (Result, error) {
+	r, err := a.authenticate(ctx, m, realm, k, method, src)
+	a.metrics.result(r)
+	return r, err
+}
+
+func (a *Auth) authenticate(ctx context.Context, m *core.Msg, realm string, k Kind, method string, src HA1Source) (Result, error) {
 	if unchallengeable(m.Req) {
 		return OK, nil
 	}
@@ -411,6 +417,7 @@ func (a *Auth) Challenge(m *core.Msg, realm string, flags int, k Kind) (int, err
 	if err := m.Reply(code, reason, hdrs...); err != nil {
 		return -3, err
 	}
+	a.metrics.challenge()
 	return 1, nil
 }
 

@@ -64,6 +64,7 @@ type Auth struct {
 	UseDomain bool `yaml:"use_domain"`
 
 	log      *slog.Logger
+	metrics  *metrics
 	algs     []Algorithm
 	qop      string // QOP, normalised
 	signer   *nonceSigner
@@ -108,6 +109,9 @@ func (a *Auth) SetClock(now func() time.Time) { a.now = now }
 // Provision builds the nonce signer and the replay table.
 func (a *Auth) Provision(ctx context.Context, h *core.Host) error {
 	a.log = h.Log
+	if h.Metrics != nil {
+		a.metrics = newMetrics(h.Metrics)
+	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}

@@ -40,6 +40,12 @@ func (r *Registrar) aorOf(m *core.Msg, uri string) (string, string, error) {
 // binding must be reached elsewhere than its contact (Path, NAT), and adds
 // the others as branches.
 func (r *Registrar) Lookup(ctx context.Context, m *core.Msg, table, uri string) (int, error) {
+	code, err := r.lookup(ctx, m, table, uri)
+	r.metrics.lookedUp(code)
+	return code, err
+}
+
+func (r *Registrar) lookup(ctx context.Context, m *core.Msg, table, uri string) (int, error) {
 	aor, host, err := r.aorOf(m, uri)
 	if err != nil {
 		return LookupError, err

@@ -27,6 +27,7 @@ func (r *Registrar) Provision(ctx context.Context, h *core.Host) error {
 		return errors.New("registrar: usrloc does not provide usrloc.Service")
 	}
 	r.init(ul, h.Log, defaultDomains(h.Config))
+	r.metrics = newMetrics(h.Metrics)
 	r.WatchExpiry(ul, h.Script)
 	return nil
 }

@@ -55,6 +55,7 @@ type Registrar struct {
 
 	ul        usrloc.Service
 	log       *slog.Logger
+	metrics   *metrics
 	domains   map[string]bool
 	anyDomain bool
 	now       func() time.Time
@@ -363,6 +364,15 @@ type Result struct {
 // flags has FlagNoReply, in which case the reply waits for SendReply.
 func (r *Registrar) Save(ctx context.Context, m *core.Msg, table string, flags int, uri string) (int, error) {
 	res, err := r.save(ctx, m, table, flags, uri)
+	if err != nil {
+		var re *Error
+		if !errors.As(err, &re) {
+			re = &Error{Failure: FailInternal, Err: err}
+		}
+		r.metrics.saved(0, re)
+	} else {
+		r.metrics.saved(res.Code, nil)
+	}
 	var reply *sip.Response
 	if err != nil {
 		var re *Error

@@ -23,6 +23,7 @@ func (u *Usrloc) Provision(ctx context.Context, h *core.Host) error {
 	if err != nil {
 		return err
 	}
+	u.metrics = newMetrics(h.Metrics, st)
 	return u.init(st, h.Log)
 }
 

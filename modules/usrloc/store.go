@@ -42,6 +42,12 @@ type Store interface {
 	Close() error
 }
 
+// Counter is a Store that can count what it holds cheaply enough for a
+// metrics scrape.
+type Counter interface {
+	Count(ctx context.Context) (aors, bindings int, err error)
+}
+
 // Expired is a binding removed by Expire, with its table.
 type Expired struct {
 	Table string

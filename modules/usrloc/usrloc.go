@@ -33,10 +33,11 @@ type Usrloc struct {
 	TimerInterval time.Duration     `yaml:"timer_interval"` // expiry sweep period
 	Tables        map[string]string `yaml:"-"`
 
-	store Store
-	log   *slog.Logger
-	cache *ristretto.Cache[string, *cached]
-	seed  maphash.Seed
+	store   Store
+	log     *slog.Logger
+	metrics *metrics
+	cache   *ristretto.Cache[string, *cached]
+	seed    maphash.Seed
 	// epochs version the cache: every write to an AoR bumps the epoch of
 	// its slot (and a lost change feed bumps gen), and a cached entry is
 	// served only while both still equal what they were before the store
@@ -125,7 +126,9 @@ func (u *Usrloc) epoch(key string) *atomic.Uint64 {
 func (u *Usrloc) Lookup(ctx context.Context, table, aor string) ([]Binding, error) {
 	now := u.now()
 	if u.cache == nil {
+		start := time.Now()
 		bs, err := u.store.Get(ctx, table, aor)
+		u.metrics.op("get", start, err)
 		if err != nil {
 			return nil, fmt.Errorf("usrloc: lookup %s: %w", aor, err)
 		}
@@ -135,9 +138,13 @@ func (u *Usrloc) Lookup(ctx context.Context, table, aor string) ([]Binding, erro
 	ep := u.epoch(key)
 	epoch, gen := ep.Load(), u.gen.Load()
 	if c, ok := u.cache.Get(key); ok && c.epoch == epoch && c.gen == gen {
+		u.metrics.cache(true)
 		return liveView(c.bs, now), nil
 	}
+	u.metrics.cache(false)
+	start := time.Now()
 	bs, err := u.store.Get(ctx, table, aor)
+	u.metrics.op("get", start, err)
 	if err != nil {
 		return nil, fmt.Errorf("usrloc: lookup %s: %w", aor, err)
 	}
@@ -149,9 +156,18 @@ func (u *Usrloc) Lookup(ctx context.Context, table, aor string) ([]Binding, erro
 // committed, before Update returns: a lookup that follows sees the write.
 func (u *Usrloc) Update(ctx context.Context, table, aor string, fn func(cur []Binding) ([]Binding, error)) ([]Binding, error) {
 	now := u.now()
+	start := time.Now()
+	var fnErr error
 	out, err := u.store.Update(ctx, table, aor, func(cur []Binding) ([]Binding, error) {
-		return fn(liveView(cur, now))
+		bs, err := fn(liveView(cur, now))
+		fnErr = err
+		return bs, err
 	})
+	if err != nil && err == fnErr {
+		u.metrics.op("update", start, nil) // refused by the caller, not a store failure
+	} else {
+		u.metrics.op("update", start, err)
+	}
 	if u.cache != nil {
 		// Invalidate even on error: the store may have committed before
 		// the error surfaced (a lost reply from a remote store).
@@ -198,9 +214,14 @@ func (u *Usrloc) OnExpired(fn func(Expired)) {
 
 // Sweep removes expired bindings now and runs the expiry callbacks.
 func (u *Usrloc) Sweep(ctx context.Context) (int, error) {
+	start := time.Now()
 	gone, err := u.store.Expire(ctx, u.now())
+	u.metrics.op("expire", start, err)
 	if err != nil {
 		return 0, fmt.Errorf("usrloc: expire: %w", err)
+	}
+	if u.metrics != nil {
+		u.metrics.expired.Add(float64(len(gone)))
 	}
 	cbs := u.expired.Load()
 	for _, x := range gone {

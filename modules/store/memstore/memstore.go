@@ -62,10 +62,13 @@ const (
 // Their strings share memory with the stored record: strings are immutable,
 // and a record is never changed, only replaced.
 type Store struct {
-	seed    maphash.Seed
-	closed  atomic.Bool
-	interns interns
-	shards  [numShards]shard
+	seed   maphash.Seed
+	closed atomic.Bool
+	// aors and bindings count what the store holds, for usrloc.Counter.
+	aors     atomic.Int64
+	bindings atomic.Int64
+	interns  interns
+	shards   [numShards]shard
 }
 
 type shard struct {
@@ -137,6 +140,13 @@ func (s *Store) Update(_ context.Context, table, aor string, fn func(cur []usrlo
 	if err != nil {
 		return nil, err
 	}
+	s.bindings.Add(int64(len(next) - len(cur)))
+	switch {
+	case ok && len(next) == 0:
+		s.aors.Add(-1)
+	case !ok && len(next) > 0:
+		s.aors.Add(1)
+	}
 	if len(next) == 0 {
 		if ok {
 			delete(m, aor)
@@ -192,7 +202,9 @@ func (s *Store) Expire(_ context.Context, now time.Time) ([]usrloc.Expired, erro
 					}
 					expired = append(expired, usrloc.Expired{Table: table, Binding: b})
 				}
+				s.bindings.Add(int64(len(keep) - len(bs)))
 				if len(keep) == 0 {
+					s.aors.Add(-1)
 					delete(m, aor)
 					continue
 				}
@@ -293,6 +305,12 @@ func siftDown(h []string, i int) {
 
 // Changes returns nil: no other node writes to a memory store.
 func (s *Store) Changes() <-chan usrloc.Change { return nil }
+
+// Count implements usrloc.Counter: the AoRs and bindings held, expired ones
+// not yet swept included.
+func (s *Store) Count(context.Context) (aors, bindings int, err error) {
+	return int(s.aors.Load()), int(s.bindings.Load()), nil
+}
 
 // Close drops every binding; later calls return ErrClosed.
 func (s *Store) Close() error {

@@ -1,0 +1,77 @@
+package usrloc_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/locus-sip/locus/core"
+	"github.com/locus-sip/locus/modules/usrloc"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestMetrics(t *testing.T) {
+	var cfg core.Config
+	if err := core.ParseConfig([]byte("store: \"memory:\"\nmodules:\n  usrloc: {cache: on, cache_size: 1024}\n"), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	h, err := core.LoadModules(context.Background(), &cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Cleanup()
+	m, _ := h.Module("usrloc")
+	ul := m.(*usrloc.Usrloc)
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	ul.SetClock(func() time.Time { return now })
+	ctx := context.Background()
+	put := func(aor string, bs ...usrloc.Binding) {
+		if _, err := ul.Update(ctx, "location", aor, func([]usrloc.Binding) ([]usrloc.Binding, error) { return bs, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("sip:a@x", binding("sip:a@x", "sip:a1@h", now.Add(time.Minute)), binding("sip:a@x", "sip:a2@h", now.Add(time.Hour)))
+	put("sip:b@x", binding("sip:b@x", "sip:b1@h", now.Add(time.Minute)))
+	if _, err := ul.Lookup(ctx, "location", "sip:a@x"); err != nil {
+		t.Fatal(err)
+	}
+	expect := map[string]float64{"locus_usrloc_aors": 2, "locus_usrloc_bindings": 3}
+	for name, want := range expect {
+		mfs, _ := h.Metrics.Gather()
+		got := -1.0
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				got = mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		if got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	now = now.Add(2 * time.Minute)
+	if n, err := ul.Sweep(ctx); err != nil || n != 2 {
+		t.Fatalf("sweep: %d %v", n, err)
+	}
+	if n := testutil.CollectAndCount(h.Metrics, "locus_usrloc_store_duration_seconds"); n != 3 {
+		t.Errorf("store duration series: %d, want get, update and expire", n)
+	}
+	mfs, _ := h.Metrics.Gather()
+	values := map[string]float64{}
+	for _, mf := range mfs {
+		for _, mt := range mf.GetMetric() {
+			if c := mt.GetCounter(); c != nil {
+				values[mf.GetName()] += c.GetValue()
+			}
+			if g := mt.GetGauge(); g != nil {
+				values[mf.GetName()] = g.GetValue()
+			}
+		}
+	}
+	if values["locus_usrloc_expired_bindings_total"] != 2 || values["locus_usrloc_bindings"] != 1 || values["locus_usrloc_aors"] != 1 {
+		t.Fatalf("after sweep: %v", values)
+	}
+	if values["locus_usrloc_cache_misses_total"] != 1 {
+		t.Fatalf("cache misses %v", values["locus_usrloc_cache_misses_total"])
+	}
+}

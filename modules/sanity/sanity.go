@@ -312,6 +312,10 @@ func cseqParts(req *sip.Request) (num, method string, ok bool) {
 	if h == nil {
 		return "", "", false
 	}
+	if c, ok := h.(*sip.CSeqHeader); ok {
+		// Parsed by sipgo: no need to format and split it again.
+		return strconv.FormatUint(uint64(c.SeqNo), 10), strings.Trim(string(c.MethodName), " \t"), true
+	}
 	v := strings.Trim(h.Value(), " \t")
 	i := strings.IndexAny(v, " \t")
 	if i < 0 {
@@ -568,9 +572,9 @@ func all(req *sip.Request, names ...string) []sip.Header {
 }
 
 func matches(h sip.Header, names []string) bool {
-	n := sip.HeaderToLower(h.Name())
+	n := h.Name()
 	for _, want := range names {
-		if n == want {
+		if strings.EqualFold(n, want) {
 			return true
 		}
 	}

@@ -22,14 +22,28 @@ run: build
 
 test: deps fmt-check vet test-go fuzz
 
-# Real peers for the black-box tests: sipp (Debian's sip-tester).
+# Real peers and servers for the tests, from Debian: sipp (sip-tester),
+# sipsak, redis-server and PostgreSQL. Each is installed only when missing.
+DEB_NEEDS := sipp:sip-tester sipsak:sipsak redis-server:redis-server initdb:postgresql
 deps:
-	@command -v sipp >/dev/null 2>&1 || { \
-		echo "installing sip-tester (sipp)"; \
+	@missing=""; \
+	for pair in $(DEB_NEEDS); do \
+		bin=$${pair%%:*}; pkg=$${pair#*:}; \
+		if ! command -v $$bin >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/$$bin >/dev/null 2>&1; then \
+			missing="$$missing $$pkg"; \
+		fi; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing from Debian:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null; \
-	}
-	@command -v sipp >/dev/null 2>&1 || { echo "sipp is required for the tests"; exit 1; }
+		$$SUDO apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@for pair in $(DEB_NEEDS); do \
+		bin=$${pair%%:*}; \
+		command -v $$bin >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/$$bin >/dev/null 2>&1 || \
+			{ echo "$$bin is required for the tests"; exit 1; }; \
+	done
 	$(GO) mod download
 
 fmt-check:

@@ -1,9 +1,6 @@
 package hdr_test
 
 import (
-	"os"
-	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/locus-sip/locus/core/coretest"
@@ -14,35 +11,15 @@ import (
 // The README is part of the module: fixed sections, every function
 // documented, and its Lua examples run.
 func TestREADME(t *testing.T) {
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	var sections []string
-	for _, line := range strings.Split(doc, "\n") {
-		if s, ok := strings.CutPrefix(line, "## "); ok {
-			sections = append(sections, s)
-		}
-	}
-	if got, want := strings.Join(sections, ", "), "Name, Description, Configuration, Lua API, Events, Metrics, See also"; got != want {
-		t.Errorf("sections: %s\nwant: %s", got, want)
-	}
-	for _, f := range (&hdr.Hdr{}).LuaExports() {
-		if !strings.Contains(doc, "KSR.hdr."+f.Name+"(") {
-			t.Errorf("README does not document KSR.hdr.%s", f.Name)
-		}
-	}
-	blocks := regexp.MustCompile("(?s)```lua\n(.*?)```").FindAllStringSubmatch(doc, -1)
-	if len(blocks) == 0 {
+	examples := coretest.CheckREADME(t, "README.md", "hdr", (&hdr.Hdr{}).LuaExports())
+	if len(examples) == 0 {
 		t.Fatal("no Lua examples")
 	}
-	for i, blk := range blocks {
-		src := "function ksr_request_route()\n" + blk[1] + "\nend\n"
+	for i, src := range examples {
 		rt := coretest.Runtime(t, src, coretest.Export("hdr", &hdr.Hdr{}), coretest.Export("sl", &sl.SL{}))
 		m, _ := coretest.Msg(t, coretest.Register)
 		if err := rt.Route(m); err != nil {
-			t.Errorf("example %d: %v\n%s", i+1, err, blk[1])
+			t.Errorf("example %d: %v\n%s", i+1, err, src)
 		}
 	}
 }

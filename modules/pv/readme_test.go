@@ -2,7 +2,6 @@ package pv
 
 import (
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -13,40 +12,24 @@ import (
 // The README is part of the module: fixed sections, every pseudo-variable
 // and function listed, and its Lua examples run.
 func TestREADME(t *testing.T) {
+	examples := coretest.CheckREADME(t, "README.md", "pv", (&PV{}).LuaExports())
 	b, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc := string(b)
-	var sections []string
-	for _, line := range strings.Split(doc, "\n") {
-		if s, ok := strings.CutPrefix(line, "## "); ok {
-			sections = append(sections, s)
-		}
-	}
-	if got, want := strings.Join(sections, ", "), "Name, Description, Configuration, Lua API, Events, Metrics, See also"; got != want {
-		t.Errorf("sections: %s\nwant: %s", got, want)
-	}
 	for name := range names {
-		if !strings.Contains(doc, "`"+name+"`") {
+		if !strings.Contains(string(b), "`"+name+"`") {
 			t.Errorf("README does not list %s", name)
 		}
 	}
-	for _, f := range (&PV{}).LuaExports() {
-		if !strings.Contains(doc, "KSR.pv."+f.Name+"(") {
-			t.Errorf("README does not document KSR.pv.%s", f.Name)
-		}
-	}
-	blocks := regexp.MustCompile("(?s)```lua\n(.*?)```").FindAllStringSubmatch(doc, -1)
-	if len(blocks) == 0 {
+	if len(examples) == 0 {
 		t.Fatal("no Lua examples")
 	}
-	for i, blk := range blocks {
-		src := "function ksr_request_route()\n" + blk[1] + "\nend\n"
+	for i, src := range examples {
 		rt := coretest.Runtime(t, src, coretest.Export("pv", &PV{}), coretest.Export("sl", &sl.SL{}))
 		m, _ := coretest.Msg(t, coretest.Register)
 		if err := rt.Route(m); err != nil {
-			t.Errorf("example %d: %v\n%s", i+1, err, blk[1])
+			t.Errorf("example %d: %v\n%s", i+1, err, src)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,15 +32,19 @@ type Server struct {
 
 // NewServer builds the SIP stack with eng handling every request.
 func NewServer(eng *Engine, log *slog.Logger) (*Server, error) {
+	sipLog := slog.New(quietSIP{log.Handler()}).With("module", "sip")
+	// sipgo's connection code logs through its package logger: without
+	// this its lines bypass locus's format and level.
+	sip.SetDefaultLogger(sipLog)
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(DefaultUserAgent),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(log.With("module", "sip"))),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(log.With("module", "sip"))),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("core: sip user agent: %w", err)
 	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log.With("module", "sip")))
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(sipLog))
 	if err != nil {
 		ua.Close()
 		return nil, fmt.Errorf("core: sip server: %w", err)
@@ -169,3 +174,26 @@ func (s *Server) Shutdown(ctx context.Context, eng *Engine) error {
 	}
 	return s.Close()
 }
+
+// quietSIP lowers sipgo's warnings about connection reference counts to
+// debug: they come from a harmless race when a client closes its TCP
+// connection right after the reply, and would flood operators' logs.
+type quietSIP struct{ slog.Handler }
+
+func (q quietSIP) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn && strings.Contains(r.Message, "ref went negative") {
+		r.Level = slog.LevelDebug
+	}
+	if !q.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return q.Handler.Handle(ctx, r)
+}
+
+func (q quietSIP) Enabled(ctx context.Context, l slog.Level) bool {
+	// Warnings may be lowered to debug in Handle; let them through here.
+	return q.Handler.Enabled(ctx, l) || l == slog.LevelWarn
+}
+
+func (q quietSIP) WithAttrs(as []slog.Attr) slog.Handler { return quietSIP{q.Handler.WithAttrs(as)} }
+func (q quietSIP) WithGroup(n string) slog.Handler       { return quietSIP{q.Handler.WithGroup(n)} }

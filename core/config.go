@@ -65,7 +65,7 @@ type ScriptConfig struct {
 	File string `yaml:"file"`
 	// Timeout bounds one run of the request route.
 	Timeout Duration `yaml:"timeout"`
-	// Pool is the number of Lua states per script generation (0: 4 per CPU).
+	// Pool is the number of Lua states per script generation (0: 32 per CPU).
 	Pool int `yaml:"pool"`
 	// Watch enables reload when the file changes (default true).
 	Watch *bool `yaml:"watch"`

@@ -45,7 +45,7 @@ type Options struct {
 	File string
 	// Timeout bounds one route (default 100 ms).
 	Timeout time.Duration
-	// PoolSize is the most Lua states a generation keeps (default 4 per CPU).
+	// PoolSize is the most Lua states a generation keeps (default 32 per CPU, built as needed).
 	PoolSize int
 	// Exports are the module functions the script sees under KSR.
 	Exports []Export
@@ -83,7 +83,7 @@ func New(opts Options) (*Runtime, error) {
 		opts.Timeout = 100 * time.Millisecond
 	}
 	if opts.PoolSize <= 0 {
-		opts.PoolSize = 4 * runtime.GOMAXPROCS(0)
+		opts.PoolSize = 32 * runtime.GOMAXPROCS(0)
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -322,15 +322,15 @@ func (st *state) close() {
 }
 
 // get borrows a state: an idle one, or a new one while the pool has room,
-// or it waits for either up to the route timeout. errRetired tells the
-// caller to try the generation that replaced this one.
+// or it waits for either up to MaxWait. errRetired tells the caller to
+// try the generation that replaced this one.
 func (g *Generation) get() (*state, error) {
 	select {
 	case st := <-g.pool:
 		return st, nil
 	default:
 	}
-	t := time.NewTimer(g.rt.opts.Timeout)
+	t := time.NewTimer(max(g.rt.opts.Timeout, MaxWait))
 	defer t.Stop()
 	select {
 	case st := <-g.pool:
@@ -350,6 +350,11 @@ func (g *Generation) get() (*state, error) {
 }
 
 var errRetired = errors.New("script: generation retired")
+
+// MaxWait bounds how long a request waits for a free Lua state (at least
+// the route timeout) before it is answered 503: a burst queues briefly
+// instead of being refused.
+const MaxWait = time.Second
 
 func (g *Generation) put(st *state) {
 	if g.retired.Load() {

@@ -1,0 +1,2 @@
+// Package testsrv starts real servers (PostgreSQL, Redis) for tests on free loopback ports.
+package testsrv

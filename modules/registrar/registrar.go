@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/locus-sip/locus/core"
@@ -177,6 +178,9 @@ func (r *Registrar) parse(m *core.Msg, uri string, flags int) (*request, *Error)
 	if h := req.CallID(); h != nil {
 		out.callID = h.Value()
 	}
+	if !storable(out.callID) {
+		return nil, fail(FailBadContact, "Call-ID with invalid characters")
+	}
 	if h := req.CSeq(); h != nil {
 		out.cseq = h.SeqNo
 	}
@@ -198,7 +202,7 @@ func (r *Registrar) parse(m *core.Msg, uri string, flags int) (*request, *Error)
 			allow = append(allow, splitList(h.Value())...)
 		case "user-agent":
 			if out.ua == "" {
-				out.ua = h.Value()
+				out.ua = cleanText(h.Value())
 			}
 		}
 	}
@@ -213,7 +217,12 @@ func (r *Registrar) parse(m *core.Msg, uri string, flags int) (*request, *Error)
 		}
 		hdrExpires = v
 	}
-	methods := strings.Join(allow, ",")
+	methods := cleanText(strings.Join(allow, ","))
+	for _, p := range out.path {
+		if !storable(p) {
+			return nil, fail(FailBadContact, "Path with invalid characters")
+		}
+	}
 
 	for _, h := range hs {
 		ch, ok := h.(*sip.ContactHeader)
@@ -229,8 +238,8 @@ func (r *Registrar) parse(m *core.Msg, uri string, flags int) (*request, *Error)
 			return nil, fail(FailBadContact, "Contact URI without host")
 		}
 		c.raw = c.uri.String()
-		if core.CheckHeaderValue(c.raw) != nil {
-			return nil, fail(FailBadContact, "Contact URI with control characters")
+		if !storable(c.raw) {
+			return nil, fail(FailBadContact, "Contact URI with invalid characters")
 		}
 		if v, ok := param(ch.Params, "expires"); ok {
 			e, err := ParseExpires(v)
@@ -252,6 +261,9 @@ func (r *Registrar) parse(m *core.Msg, uri string, flags int) (*request, *Error)
 		}
 		if v, ok := param(ch.Params, "+sip.instance"); ok {
 			c.instance = unquoteInstance(v)
+			if !storable(c.instance) {
+				return nil, fail(FailBadContact, "+sip.instance with invalid characters")
+			}
 		}
 		if v, ok := param(ch.Params, "reg-id"); ok {
 			id, err := strconv.Atoi(v)
@@ -683,4 +695,34 @@ func callIDOf(m *core.Msg) string {
 		return h.Value()
 	}
 	return ""
+}
+
+// storable reports whether s can be kept in every store: valid UTF-8
+// without control characters (PostgreSQL text refuses NUL and invalid
+// UTF-8; logs and the admin API must not carry control characters).
+func storable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 && s[i] != '\t' || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanText makes informational text (User-Agent, Allow) storable instead
+// of refusing the registration over it.
+func cleanText(s string) string {
+	if storable(s) {
+		return s
+	}
+	s = strings.ToValidUTF8(s, "?")
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
 }

@@ -481,3 +481,20 @@ end`, func(r *registrar.Registrar) { r.MaxContacts = 1 })
 		}
 	}
 }
+
+// Every store must be able to keep what save stores: text that is not
+// valid UTF-8 is refused (URIs, Call-ID) or cleaned (User-Agent).
+func TestStorableText(t *testing.T) {
+	e := newEnv(t, "", nil)
+	res, _ := e.send(reg{contacts: []string{"<sip:a@192.0.2.10>"}, extra: []string{"User-Agent: Phone\xe9\xff/1.0"}}.String())
+	if res.StatusCode != 200 {
+		t.Fatalf("Latin-1 User-Agent refused: %d", res.StatusCode)
+	}
+	if bs := e.bindings("sip:alice@example.com"); len(bs) != 1 || bs[0].UserAgent != "Phone?/1.0" {
+		t.Fatalf("User-Agent stored as %q", bs[0].UserAgent)
+	}
+	res, _ = e.send(reg{callID: "bad\xff", contacts: []string{"<sip:b@192.0.2.10>"}}.String())
+	if res.StatusCode != 400 {
+		t.Fatalf("invalid Call-ID: %d", res.StatusCode)
+	}
+}

@@ -26,6 +26,7 @@ type Server struct {
 	srv     *sipgo.Server
 	log     *slog.Logger
 	closers []io.Closer
+	udp     []*udpListener
 	addrs   []string
 	wg      sync.WaitGroup
 }
@@ -99,6 +100,7 @@ func (s *Server) listen(l Listen) (string, error) {
 		s.closers = append(s.closers, c)
 		bound = c.LocalAddr()
 		ul := newUDPListener(c, s.eng, s.log.With("module", "udp"), s.workers)
+		s.udp = append(s.udp, ul)
 		serve = func() error { ul.serve(); return nil }
 	case "tcp", "ws":
 		ln, err := net.Listen("tcp", addr)
@@ -158,10 +160,18 @@ func (s *Server) Close() error {
 // Shutdown closes the listeners, waits up to ctx for in-flight requests of
 // eng to finish, and closes the SIP stack.
 func (s *Server) Shutdown(ctx context.Context, eng *Engine) error {
-	for _, c := range s.closers {
-		_ = c.Close()
+	// Stream listeners close (accepted connections stay up); UDP sockets
+	// stop being read but stay open until the replies are out.
+	udp := map[io.Closer]bool{}
+	for _, l := range s.udp {
+		udp[l.conn] = true
+		l.stopReading()
 	}
-	s.closers = nil
+	for _, c := range s.closers {
+		if !udp[c] {
+			_ = c.Close()
+		}
+	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for eng.Inflight() > 0 {

@@ -34,6 +34,8 @@ type udpListener struct {
 	lastDrop  atomic.Int64 // unix seconds of the last logged drop
 	bufs      sync.Pool
 	maxPacket int
+	// stopping makes the workers return at their next read.
+	stopping atomic.Bool
 }
 
 // maxDatagram is the largest UDP payload.
@@ -62,7 +64,7 @@ func (l *udpListener) worker() {
 	for {
 		n, src, err := l.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || l.stopping.Load() {
 				return
 			}
 			l.log.Warn("udp read", "error", err)
@@ -150,3 +152,10 @@ func (l *udpListener) respond(res *sip.Response) error {
 }
 
 func (l *udpListener) close() error { return l.conn.Close() }
+
+// stopReading stops the workers without closing the socket: replies to
+// the requests in progress still go out on it.
+func (l *udpListener) stopReading() {
+	l.stopping.Store(true)
+	_ = l.conn.SetReadDeadline(time.Now())
+}

@@ -21,6 +21,7 @@ type CLI struct {
 	Run     RunCmd     `cmd:"" help:"Run the SIP server."`
 	Check   CheckCmd   `cmd:"" help:"Compile and validate a routing script."`
 	Users   UsersCmd   `cmd:"" help:"Maintain the credentials file (auth_db's file source)."`
+	Ctl     CtlCmd     `cmd:"" help:"Query and control a running locus through its admin API."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 
@@ -221,6 +222,7 @@ func (c *RunCmd) Run() error {
 		log.Info("shutting down", "signal", sig.String())
 		break
 	}
+	host.SetListeners(nil) // /readyz answers 503 while requests drain
 	sctx, scancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
 	defer scancel()
 	if err := srv.Shutdown(sctx, eng); err != nil {

@@ -2,6 +2,7 @@ package main
 
 // The compiled-in modules: the one list.
 import (
+	_ "github.com/locus-sip/locus/modules/admin"
 	_ "github.com/locus-sip/locus/modules/auth"
 	_ "github.com/locus-sip/locus/modules/auth_db"
 	_ "github.com/locus-sip/locus/modules/hdr"
@@ -11,5 +12,6 @@ import (
 	_ "github.com/locus-sip/locus/modules/sanity"
 	_ "github.com/locus-sip/locus/modules/sl"
 	_ "github.com/locus-sip/locus/modules/store/memstore"
+	_ "github.com/locus-sip/locus/modules/store/pgstore"
 	_ "github.com/locus-sip/locus/modules/usrloc"
 )

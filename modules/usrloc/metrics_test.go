@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/locus-sip/locus/core"
+	"github.com/locus-sip/locus/modules/store/memstore"
 	"github.com/locus-sip/locus/modules/usrloc"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -73,5 +74,20 @@ func TestMetrics(t *testing.T) {
 	}
 	if values["locus_usrloc_cache_misses_total"] != 1 {
 		t.Fatalf("cache misses %v", values["locus_usrloc_cache_misses_total"])
+	}
+}
+
+func TestReady(t *testing.T) {
+	st := memstore.New()
+	ul, err := usrloc.NewWithStore(st, 0, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ul.Ready(context.Background()); err != nil {
+		t.Fatalf("ready: %v", err)
+	}
+	_ = st.Close()
+	if err := ul.Ready(context.Background()); err == nil {
+		t.Fatal("ready with a closed store")
 	}
 }

@@ -91,11 +91,20 @@ func (u *Usrloc) Cleanup() error {
 	return nil
 }
 
+// Ready reports whether the store answers (for /readyz).
+func (u *Usrloc) Ready(ctx context.Context) error {
+	if _, err := u.store.Get(ctx, "location", "sip:locus-readiness-probe.invalid"); err != nil {
+		return fmt.Errorf("usrloc: store: %w", err)
+	}
+	return nil
+}
+
 // Interface guards.
 var (
 	_ core.Provisioner  = (*Usrloc)(nil)
 	_ core.Validator    = (*Usrloc)(nil)
 	_ core.Starter      = (*Usrloc)(nil)
 	_ core.CleanerUpper = (*Usrloc)(nil)
+	_ core.Readiness    = (*Usrloc)(nil)
 	_ Service           = (*Usrloc)(nil)
 )

@@ -14,6 +14,7 @@ import (
 
 	"github.com/locus-sip/locus/core"
 	"github.com/locus-sip/locus/core/script"
+	"github.com/locus-sip/locus/modules/store/redisstore"
 )
 
 // CLI is locus's command line.
@@ -167,6 +168,7 @@ func (c *RunCmd) Run() error {
 		return err
 	}
 	log := newLogger(cfg.Log, os.Stderr)
+	redisstore.SetLogger(log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 

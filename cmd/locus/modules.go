@@ -13,5 +13,6 @@ import (
 	_ "github.com/locus-sip/locus/modules/sl"
 	_ "github.com/locus-sip/locus/modules/store/memstore"
 	_ "github.com/locus-sip/locus/modules/store/pgstore"
+	_ "github.com/locus-sip/locus/modules/store/redisstore"
 	_ "github.com/locus-sip/locus/modules/usrloc"
 )

@@ -1,6 +1,8 @@
 package coretest
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"regexp"
 	"strings"
@@ -52,4 +54,50 @@ func CheckREADME(t *testing.T, path, module string, funcs []core.LuaFunc) []stri
 		examples = append(examples, src)
 	}
 	return examples
+}
+
+// Fences returns the bodies of the README's ```lang blocks; none is a
+// test failure.
+func Fences(t testing.TB, md, lang string) []string {
+	t.Helper()
+	var out []string
+	for _, m := range regexp.MustCompile("(?s)```"+lang+"\n(.*?)```").FindAllStringSubmatch(md, -1) {
+		out = append(out, m[1])
+	}
+	if len(out) == 0 {
+		t.Fatalf("README has no %s block", lang)
+	}
+	return out
+}
+
+// LoadModule decodes the YAML configuration through the core as locus
+// does (strictly), provisions, validates and starts every registered
+// module, and returns the one named; the modules are cleaned up when the
+// test ends.
+func LoadModule(t testing.TB, yml, name string) (core.Module, error) {
+	t.Helper()
+	h, err := LoadModules(t, yml)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := h.Module(name)
+	if !ok {
+		t.Fatalf("module %s not loaded", name)
+	}
+	return m, nil
+}
+
+// LoadModules is LoadModule returning the whole host.
+func LoadModules(t testing.TB, yml string) (*core.Host, error) {
+	t.Helper()
+	var cfg core.Config
+	if err := core.ParseConfig([]byte(yml), &cfg); err != nil {
+		return nil, err
+	}
+	h, err := core.LoadModules(context.Background(), &cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { _ = h.Cleanup() })
+	return h, nil
 }

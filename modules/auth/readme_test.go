@@ -1,10 +1,8 @@
 package auth_test
 
 import (
-	"context"
 	"log/slog"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -21,32 +19,11 @@ import (
 // core, as locus does.
 func load(t *testing.T, y string) (*auth.Auth, error) {
 	t.Helper()
-	var cfg core.Config
-	if err := core.ParseConfig([]byte(y), &cfg); err != nil {
-		return nil, err
-	}
-	h, err := core.LoadModules(context.Background(), &cfg, slog.New(slog.DiscardHandler))
+	m, err := coretest.LoadModule(t, y, "auth")
 	if err != nil {
 		return nil, err
 	}
-	t.Cleanup(func() { _ = h.Cleanup() })
-	m, ok := h.Module("auth")
-	if !ok {
-		t.Fatal("auth not loaded")
-	}
 	return m.(*auth.Auth), nil
-}
-
-func fences(t *testing.T, md, lang string) []string {
-	t.Helper()
-	var out []string
-	for _, m := range regexp.MustCompile("(?s)```"+lang+"\n(.*?)```").FindAllStringSubmatch(md, -1) {
-		out = append(out, m[1])
-	}
-	if len(out) == 0 {
-		t.Fatalf("README has no %s block", lang)
-	}
-	return out
 }
 
 func TestConfig(t *testing.T) {
@@ -87,19 +64,19 @@ func TestREADME(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := load(t, fences(t, string(b), "yaml")[0])
+	a, err := load(t, coretest.Fences(t, string(b), "yaml")[0])
 	if err != nil {
 		t.Fatalf("README configuration: %v", err)
 	}
 	if a.Secret == "" || strings.Join(a.Algorithms, ",") != "SHA-256,MD5" {
 		t.Fatalf("README configuration read as %+v", a)
 	}
-	for _, src := range fences(t, string(b), "lua") {
+	for _, src := range coretest.Fences(t, string(b), "lua") {
 		if _, err := script.Compile([]byte(src), "README.md"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rt := coretest.Runtime(t, fences(t, string(b), "lua")[0], coretest.Export("auth", a), coretest.Export("sl", &sl.SL{}))
+	rt := coretest.Runtime(t, coretest.Fences(t, string(b), "lua")[0], coretest.Export("auth", a), coretest.Export("sl", &sl.SL{}))
 	eng := core.NewEngine(rt, slog.New(slog.DiscardHandler), 0, "")
 	type reply struct {
 		code int

@@ -2,11 +2,9 @@ package authdb_test
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -23,28 +21,7 @@ import (
 // the core, as locus does.
 func load(t *testing.T, y string) (*core.Host, error) {
 	t.Helper()
-	var cfg core.Config
-	if err := core.ParseConfig([]byte(y), &cfg); err != nil {
-		return nil, err
-	}
-	h, err := core.LoadModules(context.Background(), &cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return nil, err
-	}
-	t.Cleanup(func() { _ = h.Cleanup() })
-	return h, nil
-}
-
-func fences(t *testing.T, md, lang string) []string {
-	t.Helper()
-	var out []string
-	for _, m := range regexp.MustCompile("(?s)```"+lang+"\n(.*?)```").FindAllStringSubmatch(md, -1) {
-		out = append(out, m[1])
-	}
-	if len(out) == 0 {
-		t.Fatalf("README has no %s block", lang)
-	}
-	return out
+	return coretest.LoadModules(t, y)
 }
 
 func TestConfig(t *testing.T) {
@@ -93,7 +70,7 @@ func TestREADME(t *testing.T) {
 	}
 	md := string(b)
 
-	entries, err := authdb.ParseFile(strings.NewReader(fences(t, md, "text")[0]))
+	entries, err := authdb.ParseFile(strings.NewReader(coretest.Fences(t, md, "text")[0]))
 	if err != nil || len(entries) != 2 {
 		t.Fatalf("file example: %v, %d entries", err, len(entries))
 	}
@@ -104,8 +81,8 @@ func TestREADME(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	y := strings.Replace(fences(t, md, "yaml")[0], "/etc/locus/", dir+"/", 1)
-	if y == fences(t, md, "yaml")[0] {
+	y := strings.Replace(coretest.Fences(t, md, "yaml")[0], "/etc/locus/", dir+"/", 1)
+	if y == coretest.Fences(t, md, "yaml")[0] {
 		t.Fatal("README configuration does not use /etc/locus/")
 	}
 	var users bytes.Buffer
@@ -122,7 +99,7 @@ func TestREADME(t *testing.T) {
 	dm, _ := h.Module("auth_db")
 	a, db := am.(*auth.Auth), dm.(*authdb.AuthDB)
 
-	for _, src := range fences(t, md, "lua") {
+	for _, src := range coretest.Fences(t, md, "lua") {
 		if _, err := script.Compile([]byte(src), "README.md"); err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +122,7 @@ func TestREADME(t *testing.T) {
 		_ = core.CheckMsg(env, L).Reply(200, "OK")
 		return core.LuaInt(L, 1)
 	}}}}
-	rt := coretest.Runtime(t, fences(t, md, "lua")[0], coretest.Export("auth", a), coretest.Export("auth_db", db),
+	rt := coretest.Runtime(t, coretest.Fences(t, md, "lua")[0], coretest.Export("auth", a), coretest.Export("auth_db", db),
 		coretest.Export("sl", &sl.SL{}), pv, registrar)
 	eng := core.NewEngine(rt, slog.New(slog.DiscardHandler), 0, "")
 	send := func(r req) int {

@@ -1,15 +1,11 @@
 package maxfwd_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/locus-sip/locus/core"
 	"github.com/locus-sip/locus/core/coretest"
 	"github.com/locus-sip/locus/modules/maxfwd"
 	"github.com/locus-sip/locus/modules/sl"
@@ -132,18 +128,9 @@ func TestConfig(t *testing.T) {
 // load decodes and validates a config through the core, as locus does.
 func load(t *testing.T, y string) (*maxfwd.MaxFwd, error) {
 	t.Helper()
-	var cfg core.Config
-	if err := core.ParseConfig([]byte(y), &cfg); err != nil {
-		return nil, err
-	}
-	h, err := core.LoadModules(context.Background(), &cfg, slog.New(slog.DiscardHandler))
+	m, err := coretest.LoadModule(t, y, "maxfwd")
 	if err != nil {
 		return nil, err
-	}
-	t.Cleanup(func() { _ = h.Cleanup() })
-	m, ok := h.Module("maxfwd")
-	if !ok {
-		t.Fatal("maxfwd not loaded")
 	}
 	return m.(*maxfwd.MaxFwd), nil
 }
@@ -154,12 +141,12 @@ func TestREADME(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	y := fence(t, string(b), "yaml")
+	y := coretest.Fences(t, string(b), "yaml")[0]
 	f, err := load(t, y)
 	if err != nil {
 		t.Fatalf("README configuration: %v", err)
 	}
-	src := fence(t, string(b), "lua")
+	src := coretest.Fences(t, string(b), "lua")[0]
 	cases := []struct {
 		name   string
 		header string
@@ -178,13 +165,4 @@ func TestREADME(t *testing.T) {
 			}
 		})
 	}
-}
-
-func fence(t *testing.T, md, lang string) string {
-	t.Helper()
-	m := regexp.MustCompile("(?s)```" + lang + "\n(.*?)```").FindStringSubmatch(md)
-	if m == nil {
-		t.Fatalf("README has no %s block", lang)
-	}
-	return m[1]
 }

@@ -1,11 +1,8 @@
 package sanity_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -266,18 +263,9 @@ func TestConfig(t *testing.T) {
 // load decodes and validates a config through the core, as locus does.
 func load(t *testing.T, y string) (*sanity.Sanity, error) {
 	t.Helper()
-	var cfg core.Config
-	if err := core.ParseConfig([]byte(y), &cfg); err != nil {
-		return nil, err
-	}
-	h, err := core.LoadModules(context.Background(), &cfg, slog.New(slog.DiscardHandler))
+	m, err := coretest.LoadModule(t, y, "sanity")
 	if err != nil {
 		return nil, err
-	}
-	t.Cleanup(func() { _ = h.Cleanup() })
-	m, ok := h.Module("sanity")
-	if !ok {
-		t.Fatal("sanity not loaded")
 	}
 	return m.(*sanity.Sanity), nil
 }
@@ -288,11 +276,11 @@ func TestREADME(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := load(t, fence(t, string(b), "yaml"))
+	s, err := load(t, coretest.Fences(t, string(b), "yaml")[0])
 	if err != nil {
 		t.Fatalf("README configuration: %v", err)
 	}
-	src := fence(t, string(b), "lua")
+	src := coretest.Fences(t, string(b), "lua")[0]
 	cases := []struct {
 		name string
 		raw  string
@@ -311,13 +299,4 @@ func TestREADME(t *testing.T) {
 			}
 		})
 	}
-}
-
-func fence(t *testing.T, md, lang string) string {
-	t.Helper()
-	m := regexp.MustCompile("(?s)```" + lang + "\n(.*?)```").FindStringSubmatch(md)
-	if m == nil {
-		t.Fatalf("README has no %s block", lang)
-	}
-	return m[1]
 }

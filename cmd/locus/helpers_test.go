@@ -214,6 +214,7 @@ func startLocus(t testing.TB, args ...string) *locusProc {
 	full := append([]string{"run", "--log-format", "json", "--admin", "off"}, args...)
 	cmd := exec.Command(locusBin, full...)
 	cmd.Env = locusEnv()
+	cmd.Dir = t.TempDir() // the default store (sqlite:locus.db) and users file land here
 	cmd.Stdout = io.Discard
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

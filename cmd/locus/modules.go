@@ -14,5 +14,6 @@ import (
 	_ "github.com/locus-sip/locus/modules/store/memstore"
 	_ "github.com/locus-sip/locus/modules/store/pgstore"
 	_ "github.com/locus-sip/locus/modules/store/redisstore"
+	_ "github.com/locus-sip/locus/modules/store/sqlitestore"
 	_ "github.com/locus-sip/locus/modules/usrloc"
 )

@@ -90,7 +90,8 @@ const epochSlots = 1 << 16
 
 func (u *Usrloc) init(st Store, log *slog.Logger) error {
 	u.store, u.log = st, log
-	useCache := u.Cache == "on" || (u.Cache == "auto" && st.Changes() != nil)
+	_, inMemory := st.(interface{ InMemory() bool })
+	useCache := u.Cache == "on" || (u.Cache == "auto" && !inMemory)
 	if useCache {
 		u.epochs = make([]atomic.Uint64, epochSlots)
 		c, err := ristretto.NewCache(&ristretto.Config[string, *cached]{

@@ -306,6 +306,10 @@ func siftDown(h []string, i int) {
 // Changes returns nil: no other node writes to a memory store.
 func (s *Store) Changes() <-chan usrloc.Change { return nil }
 
+// InMemory tells usrloc that a read cache in front of this store would
+// only cost memory.
+func (s *Store) InMemory() bool { return true }
+
 // Count implements usrloc.Counter: the AoRs and bindings held, expired ones
 // not yet swept included.
 func (s *Store) Count(context.Context) (aors, bindings int, err error) {

@@ -119,7 +119,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // Defaults used when the file and the flags say nothing.
 const (
 	DefaultScript          = "scripts/default.lua"
-	DefaultStore           = "memory:"
+	DefaultStore           = "sqlite:locus.db"
 	DefaultAdmin           = "127.0.0.1:5080"
 	DefaultTimeout         = 100 * time.Millisecond
 	DefaultMaxInflight     = 10000

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/locus-sip/locus/core"
+	"github.com/locus-sip/locus/core/coretest"
 	"github.com/locus-sip/locus/core/script"
 	"go.yaml.in/yaml/v3"
 
@@ -644,4 +645,41 @@ func checkExpr(t *testing.T, alert, expr string, known map[string]*metricInfo, u
 func isNumber(s string) bool {
 	_, err := strconv.ParseFloat(s, 64)
 	return err == nil
+}
+
+// TestREADMEConfig loads the configuration reference of the main README
+// as locus would: every key it shows must exist and validate.
+func TestREADMEConfig(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	i := strings.Index(doc, "## Configuration")
+	if i < 0 {
+		t.Fatal("README has no Configuration section")
+	}
+	blocks := coretest.Fences(t, doc[i:], "yaml")
+	var cfg core.Config
+	if err := core.ParseConfig([]byte(blocks[0]), &cfg); err != nil {
+		t.Fatalf("README configuration: %v", err)
+	}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("README configuration: %v", err)
+	}
+	for name, node := range cfg.Modules {
+		info, ok := core.LookupModule(name)
+		if !ok {
+			t.Errorf("README: modules.%s: no such module", name)
+			continue
+		}
+		m := info.New()
+		if err := decodeStrict(node, m); err != nil {
+			t.Errorf("README: modules.%s: %v", name, err)
+		}
+	}
+	if cfg.Store != core.DefaultStore {
+		t.Errorf("README shows store %q, the default is %q", cfg.Store, core.DefaultStore)
+	}
 }

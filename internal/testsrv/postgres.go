@@ -3,7 +3,6 @@ package testsrv
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -103,7 +102,7 @@ func NewPostgres() (*PostgresServer, error) {
 	}
 	var lastErr error
 	for range 3 { // the free port may be taken between probe and listen
-		if s.port, err = postgresFreePort(); err != nil {
+		if s.port, err = freePort(); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -401,13 +400,4 @@ func (s *PostgresServer) Close() {
 		s.removed = true
 		_ = os.RemoveAll(s.dir)
 	}
-}
-
-func postgresFreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("testsrv: free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -108,7 +108,7 @@ func redisNewServer(dir string, args []string) (*RedisServer, error) {
 	s := &RedisServer{dir: dir, args: args}
 	var err, lastErr error
 	for range 3 { // the free port may be taken between probe and listen
-		if s.port, err = redisFreePort(); err != nil {
+		if s.port, err = freePort(); err != nil {
 			s.Close()
 			return nil, err
 		}
@@ -148,7 +148,7 @@ func redisNewTLS(args []string) (*RedisServer, error) {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	port, err := redisFreePort()
+	port, err := freePort()
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
@@ -207,15 +207,6 @@ func redisSelfSigned(dir string) ([]byte, error) {
 		return nil, fmt.Errorf("testsrv: %w", err)
 	}
 	return certPEM, nil
-}
-
-func redisFreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("testsrv: free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // start runs redis-server on s.port in s.dir and waits until it answers

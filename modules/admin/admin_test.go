@@ -124,6 +124,7 @@ func TestConfigErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg.Admin = "off"
+			cfg.Store = "memory:" // only the admin section is under test
 			cfg.ApplyDefaults()
 			h, err := core.LoadModules(context.Background(), cfg, slog.New(slog.DiscardHandler))
 			if err == nil {

@@ -46,12 +46,7 @@ end`
 		b.Fatal(err)
 	}
 	defer host.Cleanup()
-	var exports []script.Export
-	for _, nm := range host.Modules() {
-		if ex, ok := nm.Module.(core.LuaExporter); ok {
-			exports = append(exports, script.Export{Name: nm.Name, Funcs: ex.LuaExports()})
-		}
-	}
+	exports := script.ExportsOf(host.Modules())
 	rt, err := script.New(script.Options{File: file, Exports: exports, Log: log})
 	if err != nil {
 		b.Fatal(err)

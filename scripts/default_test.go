@@ -61,12 +61,7 @@ modules:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = host.Cleanup() })
-	var exports []script.Export
-	for _, nm := range host.Modules() {
-		if ex, ok := nm.Module.(core.LuaExporter); ok {
-			exports = append(exports, script.Export{Name: nm.Name, Funcs: ex.LuaExports()})
-		}
-	}
+	exports := script.ExportsOf(host.Modules())
 	rt, err := script.New(script.Options{File: "default.lua", Exports: exports, Log: log})
 	if err != nil {
 		t.Fatal(err)

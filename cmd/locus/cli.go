@@ -144,21 +144,14 @@ func newLogger(cfg core.LogConfig, w io.Writer) *slog.Logger {
 // moduleExports lists the Lua functions of the given modules, or of fresh
 // unprovisioned instances of every compiled-in module when h is nil.
 func moduleExports(h *core.Host) []script.Export {
-	var out []script.Export
-	if h == nil {
-		for _, info := range core.RegisteredModules() {
-			if ex, ok := info.New().(core.LuaExporter); ok {
-				out = append(out, script.Export{Name: info.Name, Funcs: ex.LuaExports()})
-			}
-		}
-		return out
+	if h != nil {
+		return script.ExportsOf(h.Modules())
 	}
-	for _, nm := range h.Modules() {
-		if ex, ok := nm.Module.(core.LuaExporter); ok {
-			out = append(out, script.Export{Name: nm.Name, Funcs: ex.LuaExports()})
-		}
+	var mods []core.NamedModule
+	for _, info := range core.RegisteredModules() {
+		mods = append(mods, core.NamedModule{Name: info.Name, Module: info.New()})
 	}
-	return out
+	return script.ExportsOf(mods)
 }
 
 // Run runs the server until SIGTERM or SIGINT; SIGHUP reloads the script.

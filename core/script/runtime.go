@@ -57,8 +57,7 @@ type Options struct {
 // Runtime runs requests through the current script generation.
 type Runtime struct {
 	opts Options
-	log  *slog.Logger
-	slog *slog.Logger // the script's own log
+	log  *slog.Logger // reload messages and the script's own logging
 
 	cur     atomic.Pointer[Generation]
 	nextID  atomic.Uint64
@@ -91,7 +90,6 @@ func New(opts Options) (*Runtime, error) {
 	r := &Runtime{
 		opts:  opts,
 		log:   opts.Log.With("module", "script"),
-		slog:  opts.Log.With("module", "script"),
 		epoch: time.Now(),
 		stop:  make(chan struct{}),
 		live:  map[*state]struct{}{},
@@ -286,11 +284,11 @@ func (r *Runtime) newGeneration(src []byte) (*Generation, error) {
 func (g *Generation) newState() (*state, error) {
 	r := g.rt
 	ctx, cancel := context.WithCancel(context.Background())
-	env := &core.Env{Ctx: ctx, Log: r.slog}
+	env := &core.Env{Ctx: ctx, Log: r.log}
 	L := lua.NewState(lua.Options{SkipOpenLibs: true})
 	st := &state{L: L, env: env, cancel: cancel}
 	st.errfn = L.NewFunction(func(L *lua.LState) int { return 1 })
-	openSandbox(L, r.slog)
+	openSandbox(L, r.log)
 	installKSR(L, env, r.opts.Exports)
 	// The top-level chunk runs under the route deadline too: a script
 	// that loops at load time is refused, not hung on.
@@ -437,4 +435,16 @@ func luaErrorText(err error) string {
 		return s
 	}
 	return err.Error()
+}
+
+// ExportsOf lists the Lua functions of mods, each under its
+// module's name: what a runtime for that host exports as KSR.
+func ExportsOf(mods []core.NamedModule) []Export {
+	var out []Export
+	for _, nm := range mods {
+		if ex, ok := nm.Module.(core.LuaExporter); ok {
+			out = append(out, Export{Name: nm.Name, Funcs: ex.LuaExports()})
+		}
+	}
+	return out
 }

@@ -138,12 +138,7 @@ func newFixture(t *testing.T, cfgYAML string, bare bool) *fixture {
 	m, _ = h.Module("usrloc")
 	f.ul = m.(*usrloc.Usrloc)
 
-	var exports []script.Export
-	for _, nm := range h.Modules() {
-		if ex, ok := nm.Module.(core.LuaExporter); ok {
-			exports = append(exports, script.Export{Name: nm.Name, Funcs: ex.LuaExports()})
-		}
-	}
+	exports := script.ExportsOf(h.Modules())
 	f.script = coretest.WriteScript(t, routeScript)
 	rt, err := script.New(script.Options{File: f.script, Exports: exports, PoolSize: 2, Log: log})
 	if err != nil {

@@ -534,7 +534,7 @@ func (r *Registrar) apply(p *request, cur []usrloc.Binding, flags int, now time.
 		c := &p.contacts[ci]
 		i := matchBinding(cur, c)
 		if i < 0 {
-			if c.expires > 0 && !matchesFresh(fresh, c) {
+			if c.expires > 0 && matchBinding(fresh, c) < 0 {
 				fresh = append(fresh, r.binding(p, c, received, socket, connID, now, r.newRUID()))
 				o.inserted = true
 			}
@@ -596,12 +596,6 @@ func (r *Registrar) apply(p *request, cur []usrloc.Binding, flags int, now time.
 		o.deleted = true
 	}
 	return out, nil
-}
-
-// matchesFresh reports whether a new contact repeats one already added by
-// the same REGISTER.
-func matchesFresh(fresh []usrloc.Binding, c *contact) bool {
-	return matchBinding(fresh, c) >= 0
 }
 
 // matchBinding finds the binding a contact refers to: by +sip.instance

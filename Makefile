@@ -2,11 +2,12 @@
 #
 #   make run     build and run locus on the embedded defaults
 #   make test    everything CI runs: installs test dependencies, gofmt, vet,
-#                race tests, short fuzz runs
+#                race tests (fuzz targets replay their seed corpora)
+#   make fuzz    a fuzzing campaign over every fuzz target
 #   make bench   Go benchmarks of the hot paths
 
 GO        ?= go
-FUZZTIME  ?= 20000x
+FUZZTIME  ?= 200000x
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS   := -X main.version=$(VERSION)
 
@@ -20,7 +21,7 @@ build:
 run: build
 	./locus run
 
-test: deps fmt-check vet test-go fuzz
+test: deps fmt-check vet test-go
 
 # Real peers and servers for the tests, from Debian: sipp (sip-tester),
 # sipsak, redis-server and PostgreSQL. Each is installed only when missing.
@@ -56,8 +57,10 @@ vet:
 test-go:
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-# Every native fuzz target, briefly: a regression net, not a campaign. The
-# budget is a count of executions, not a duration: Go 1.26's fuzz coordinator
+# Every native fuzz target for FUZZTIME each. Not part of `make test`: a
+# new finding is a bug to fix and a corpus entry to commit (testdata/fuzz),
+# which `go test` then replays on every run. The budget is a count of
+# executions, not a duration: Go 1.26's fuzz coordinator
 # can report a spurious "context deadline exceeded" when a -fuzztime
 # duration ends under CPU contention (go.dev/issue/75804).
 fuzz:

@@ -30,7 +30,9 @@ func AOR(u *sip.Uri, caseSensitive bool) (string, error) {
 		user = strings.ToLower(user)
 	}
 	host := strings.ToLower(u.Host)
-	if hasControl(user) || strings.ContainsAny(user, " :@") {
+	// A user part starting with "//" would read back as an authority
+	// ("sip://host"), so it cannot round-trip through a URI parser.
+	if hasControl(user) || strings.ContainsAny(user, " :@") || strings.HasPrefix(user, "//") {
 		return "", fmt.Errorf("bad user part %q", user)
 	}
 	if !validHost(host) {

@@ -29,6 +29,22 @@ type Engine struct {
 	maxInflight int64
 	inflight    atomic.Int64
 	server      string
+	intercept   Interceptor
+	responses   ResponseHandler
+}
+
+// SetTransactions installs the transaction layer: i sees requests before
+// the script, r receives responses. Either may be nil.
+func (e *Engine) SetTransactions(i Interceptor, r ResponseHandler) {
+	e.intercept, e.responses = i, r
+}
+
+// HandleResponse passes a response that reached a socket to the
+// transaction layer; without one it is dropped.
+func (e *Engine) HandleResponse(res *sip.Response, proto string) {
+	if e.responses != nil {
+		e.responses.HandleResponse(res, proto)
+	}
 }
 
 // NewEngine returns an engine that routes through r. maxInflight bounds the
@@ -56,12 +72,15 @@ func (e *Engine) HandleSIP(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	e.Process(m)
-	if tx != nil && !m.Handled {
+	if tx != nil {
 		// Replies from the script are stateless, as Kamailio's sl module
 		// sends them: the transaction is dropped at once instead of
 		// being kept for Timer J (32 s, ~4 KB each over UDP). A
 		// retransmitted request runs through the script again; REGISTER
-		// handling is idempotent for that (cseq_delay).
+		// handling is idempotent for that (cseq_delay). Forwarded
+		// requests live in tm's own transactions, which answer over the
+		// connection itself: sipgo's INVITE transaction would otherwise
+		// answer a CANCEL on its own instead of letting it reach the branches.
 		tx.Terminate()
 	}
 }
@@ -96,6 +115,10 @@ func (e *Engine) Process(m *Msg) {
 		_ = m.Reply(505, "Version Not Supported")
 		return
 	}
+	if e.intercept != nil && e.intercept.Intercept(m) {
+		return
+	}
+	defer m.runAfterRoute()
 	start := time.Now()
 	err := e.router.Route(m)
 	scriptTime = time.Since(start)

@@ -113,6 +113,7 @@ type hostShared struct {
 	mu        sync.RWMutex
 	script    ScriptCaller
 	listeners []string
+	outbound  Outbound
 }
 
 // SetListeners records the bound SIP sockets ("proto:ip:port").

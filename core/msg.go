@@ -59,12 +59,25 @@ type Msg struct {
 
 	// DstURI is the next hop when it differs from the R-URI ($du).
 	DstURI string
+	// DstConn is the stream connection ("proto:ip:port") the R-URI's
+	// binding registered on: the request must go over it (a flow).
+	DstConn string
+	// Binding is the binding lookup put into the R-URI (nil otherwise).
+	Binding *Branch
 	// Branches are the additional targets added by lookup.
 	Branches []Branch
+	// Res is the response a reply route runs with (nil for requests).
+	Res *sip.Response
+	// ForceRport answers to the source port even without rport (KSR.force_rport).
+	ForceRport bool
+	// RecordRouted is set by KSR.rr.record_route: forwarded copies carry
+	// locus's Record-Route.
+	RecordRouted bool
 	// Event names the event an event-route message stands for ("" for a request).
 	Event string
 
-	data map[string]any
+	data  map[string]any
+	after []func()
 }
 
 // NewMsg builds the view of a request. src is the source "ip:port", local
@@ -195,6 +208,9 @@ func (m *Msg) newResponse(code int, reason string) *sip.Response {
 		dstPort = via.Port
 		if m.SrcIP != "" {
 			rport, hasRport := via.Params.Get("rport")
+			if m.ForceRport {
+				rport, hasRport = "", true
+			}
 			if hasRport && rport == "" {
 				// RFC 3581: answer to the source port and say so.
 				via.Params.Remove("rport")

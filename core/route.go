@@ -20,6 +20,9 @@ type Branch struct {
 	ConnID   string   // stream connection the binding registered on
 	Instance string
 	RUID     string
+	// AOR and Table name the binding, for removing it when its flow is gone.
+	AOR   string
+	Table string
 }
 
 // ScriptCaller runs a named function of the current routing script; the

@@ -29,6 +29,7 @@ type Server struct {
 	udp     []*udpListener
 	addrs   []string
 	wg      sync.WaitGroup
+	outboundState
 }
 
 // NewServer builds the SIP stack with eng handling every request.
@@ -40,7 +41,12 @@ func NewServer(eng *Engine, log *slog.Logger) (*Server, error) {
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(DefaultUserAgent),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog),
+			// Responses over stream transports belong to tm's branches,
+			// not to sipgo's client transactions.
+			sip.WithTransactionLayerUnhandledResponseHandler(func(res *sip.Response) {
+				eng.HandleResponse(res, strings.ToLower(res.Transport()))
+			})),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("core: sip user agent: %w", err)
@@ -75,7 +81,9 @@ func (s *Server) Listen(socks []Listen) error {
 			s.Close()
 			return fmt.Errorf("core: listen %s: %w", l.Socket, err)
 		}
+		s.addrMu.Lock()
 		s.addrs = append(s.addrs, addr)
+		s.addrMu.Unlock()
 		s.log.Info("listening", "proto", l.Proto(), "addr", addr[len(l.Proto())+1:])
 	}
 	return nil
@@ -100,7 +108,9 @@ func (s *Server) listen(l Listen) (string, error) {
 		s.closers = append(s.closers, c)
 		bound = c.LocalAddr()
 		ul := newUDPListener(c, s.eng, s.log.With("module", "udp"), s.workers)
+		s.addrMu.Lock()
 		s.udp = append(s.udp, ul)
+		s.addrMu.Unlock()
 		serve = func() error { ul.serve(); return nil }
 	case "tcp", "ws":
 		ln, err := net.Listen("tcp", addr)
@@ -144,7 +154,11 @@ func (s *Server) listen(l Listen) (string, error) {
 }
 
 // Addrs returns the bound sockets as "proto:ip:port", in configuration order.
-func (s *Server) Addrs() []string { return s.addrs }
+func (s *Server) Addrs() []string {
+	s.addrMu.RLock()
+	defer s.addrMu.RUnlock()
+	return s.addrs[:len(s.addrs):len(s.addrs)]
+}
 
 // Close stops the listeners and the SIP stack.
 func (s *Server) Close() error {

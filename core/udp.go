@@ -86,8 +86,11 @@ func (l *udpListener) handle(data []byte, src netip.AddrPort) {
 	}
 	req, ok := msg.(*sip.Request)
 	if !ok {
-		// Responses belong to client transactions, which locus does not
-		// start over UDP yet.
+		if res, ok := msg.(*sip.Response); ok {
+			res.SetSource(src.String())
+			res.SetTransport("UDP")
+			l.eng.HandleResponse(res, "udp")
+		}
 		return
 	}
 	if req.Via() == nil {

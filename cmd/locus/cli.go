@@ -197,6 +197,8 @@ func (c *RunCmd) Run() error {
 		return err
 	}
 	srv.SetUDPWorkers(cfg.SIP.UDPWorkers)
+	host.SetOutbound(srv)
+	wireTransactions(host, eng)
 	if err := srv.Listen(cfg.Listen); err != nil {
 		return err
 	}
@@ -225,4 +227,22 @@ func (c *RunCmd) Run() error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// wireTransactions hands the engine the module that keeps transactions
+// (tm): it sees requests before the script and every response.
+func wireTransactions(h *core.Host, eng *core.Engine) {
+	var (
+		in  core.Interceptor
+		res core.ResponseHandler
+	)
+	for _, nm := range h.Modules() {
+		if i, ok := nm.Module.(core.Interceptor); ok && in == nil {
+			in = i
+		}
+		if r, ok := nm.Module.(core.ResponseHandler); ok && res == nil {
+			res = r
+		}
+	}
+	eng.SetTransactions(in, res)
 }

@@ -79,6 +79,25 @@ func coreFuncs() []core.LuaFunc {
 			m := core.CheckMsg(env, L)
 			return core.LuaBool(L, strings.EqualFold(string(m.Req.Method), L.CheckString(1)))
 		}},
+		{Name: "setdsturi", Fn: func(env *core.Env, L *lua.LState) int {
+			m := core.CheckMsg(env, L)
+			uri := core.CheckString(L, 1)
+			var u sip.Uri
+			if err := sip.ParseUri(uri, &u); err != nil || u.Host == "" {
+				return core.LuaInt(L, -1)
+			}
+			m.DstURI, m.DstConn = uri, ""
+			return core.LuaInt(L, 1)
+		}},
+		{Name: "resetdsturi", Fn: func(env *core.Env, L *lua.LState) int {
+			m := core.CheckMsg(env, L)
+			m.DstURI, m.DstConn = "", ""
+			return 0
+		}},
+		{Name: "force_rport", Fn: func(env *core.Env, L *lua.LState) int {
+			core.CheckMsg(env, L).ForceRport = true
+			return core.LuaInt(L, 1)
+		}},
 		{Name: "dbg", Fn: logFunc(slog.LevelDebug)},
 		{Name: "info", Fn: logFunc(slog.LevelInfo)},
 		{Name: "notice", Fn: logFunc(slog.LevelInfo)},

@@ -79,7 +79,9 @@ func (r *Registrar) lookup(ctx context.Context, m *core.Msg, table, uri string) 
 	})
 	branches := make([]core.Branch, 0, len(cands))
 	for _, b := range cands {
-		branches = append(branches, branchOf(b))
+		br := branchOf(b)
+		br.AOR, br.Table = aor, table
+		branches = append(branches, br)
 	}
 	var ru sip.Uri
 	if err := sip.ParseUri(branches[0].URI, &ru); err != nil {
@@ -87,6 +89,8 @@ func (r *Registrar) lookup(ctx context.Context, m *core.Msg, table, uri string) 
 	}
 	m.Req.Recipient = ru
 	m.DstURI = branches[0].Dst
+	m.DstConn = branches[0].ConnID
+	m.Binding = &branches[0]
 	m.Branches = append(m.Branches[:0], branches[1:]...)
 	return Found, nil
 }

@@ -31,6 +31,7 @@ type Usrloc struct {
 	CacheSize     int64             `yaml:"cache_size"`     // most AoRs cached
 	CacheTTL      time.Duration     `yaml:"cache_ttl"`      // bound on a cached entry's age
 	TimerInterval time.Duration     `yaml:"timer_interval"` // expiry sweep period
+	HandleLostTCP bool              `yaml:"handle_lost_tcp"` // remove bindings whose connection is gone
 	Tables        map[string]string `yaml:"-"`
 
 	store   Store

@@ -1,0 +1,226 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// The Server is the Outbound of a running locus.
+var _ Outbound = (*Server)(nil)
+
+// Send writes msg to t from locus's own sockets.
+func (s *Server) Send(ctx context.Context, t Target, msg sip.Message) error {
+	if t.Proto == "udp" {
+		return s.sendUDP(t, msg)
+	}
+	tp := s.ua.TransportLayer()
+	c, err := tp.GetConnection(t.Proto, t.Addr)
+	if err != nil || c == nil {
+		if t.Flow {
+			return fmt.Errorf("%w: %s", ErrNoFlow, t)
+		}
+		req, ok := msg.(*sip.Request)
+		if !ok {
+			return fmt.Errorf("core: no connection to %s for a response", t)
+		}
+		// A new connection; sipgo reads what comes back on it and hands
+		// responses to the engine like any other.
+		req.SetTransport(strings.ToUpper(t.Proto))
+		req.SetDestination(t.Addr)
+		c, err = tp.ClientRequestConnection(ctx, req)
+		if err != nil {
+			return fmt.Errorf("core: connect %s: %w", t, err)
+		}
+	}
+	defer c.TryClose()
+	if err := c.WriteMsg(msg); err != nil {
+		return fmt.Errorf("core: send to %s: %w", t, err)
+	}
+	return nil
+}
+
+func (s *Server) sendUDP(t Target, msg sip.Message) error {
+	dst, err := netip.ParseAddrPort(t.Addr)
+	if err != nil {
+		return fmt.Errorf("core: udp destination %q: %w", t.Addr, err)
+	}
+	l := s.udpFor(dst.Addr())
+	if l == nil {
+		return fmt.Errorf("core: no UDP socket to reach %s", t.Addr)
+	}
+	bp := l.bufs.Get().(*[]byte)
+	w := bytes.NewBuffer((*bp)[:0])
+	msg.StringWrite(w)
+	_, err = l.conn.WriteToUDPAddrPort(w.Bytes(), dst)
+	*bp = w.Bytes()[:0]
+	l.bufs.Put(bp)
+	if err != nil {
+		return fmt.Errorf("core: send to %s: %w", t, err)
+	}
+	return nil
+}
+
+// udpFor picks the UDP socket for a destination: one that can reach its
+// address family, preferring a socket bound to loopback for loopback
+// destinations and the other way round.
+func (s *Server) udpFor(dst netip.Addr) *udpListener {
+	dst = dst.Unmap()
+	var fallback *udpListener
+	s.addrMu.RLock()
+	defer s.addrMu.RUnlock()
+	for _, l := range s.udp {
+		ip, _ := netip.AddrFromSlice(l.local.IP)
+		ip = ip.Unmap()
+		if ip.Is4() != dst.Is4() && !(ip.IsUnspecified() && ip.Is6()) {
+			continue // 0.0.0.0 cannot reach IPv6; :: reaches both
+		}
+		if ip.IsUnspecified() || ip.IsLoopback() == dst.IsLoopback() {
+			return l
+		}
+		if fallback == nil {
+			fallback = l
+		}
+	}
+	return fallback
+}
+
+// SentBy returns the address of the socket of proto: its bound IP, or the
+// interface address towards dst when it is bound to every interface.
+func (s *Server) SentBy(proto, dst string) (string, int, error) {
+	for _, a := range s.Addrs() {
+		p, addr, _ := strings.Cut(a, ":")
+		if p != proto {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(addr)
+		if err != nil {
+			continue
+		}
+		ip := ap.Addr()
+		if ip.IsUnspecified() {
+			ip = s.routeTo(dst, ip)
+		}
+		host := ip.String()
+		if ip.Is6() && !ip.Is4In6() {
+			host = "[" + host + "]"
+		}
+		return host, int(ap.Port()), nil
+	}
+	return "", 0, fmt.Errorf("core: no %s socket", proto)
+}
+
+// routeTo finds the local address the kernel would send from to reach
+// dst (a connected UDP socket sends nothing). Results are cached.
+func (s *Server) routeTo(dst string, fallback netip.Addr) netip.Addr {
+	ap, err := netip.ParseAddrPort(dst)
+	if err != nil {
+		return fallback
+	}
+	if v, ok := s.routes.Load(ap.Addr()); ok {
+		return v.(netip.Addr)
+	}
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(ap))
+	if err != nil {
+		return fallback
+	}
+	defer c.Close()
+	local := c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+	if s.routeCount.Add(1) > 4096 {
+		s.routes.Clear()
+		s.routeCount.Store(0)
+	}
+	s.routes.Store(ap.Addr(), local)
+	return local
+}
+
+// IsMyself reports whether host:port is one of locus's sockets; port 0
+// stands for the default SIP ports.
+func (s *Server) IsMyself(host string, port int) bool {
+	host = strings.Trim(host, "[]")
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		s.aliasMu.RLock()
+		defer s.aliasMu.RUnlock()
+		return s.aliases[strings.ToLower(host)] && s.hasPort(port)
+	}
+	ip = ip.Unmap()
+	for _, a := range s.Addrs() {
+		_, addr, _ := strings.Cut(a, ":")
+		ap, err := netip.ParseAddrPort(addr)
+		if err != nil {
+			continue
+		}
+		if !portMatches(int(ap.Port()), port) {
+			continue
+		}
+		lip := ap.Addr().Unmap()
+		if lip == ip || lip.IsUnspecified() && s.isLocalIP(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) hasPort(port int) bool {
+	for _, a := range s.Addrs() {
+		i := strings.LastIndexByte(a, ':')
+		if p, err := strconv.Atoi(a[i+1:]); err == nil && portMatches(p, port) {
+			return true
+		}
+	}
+	return false
+}
+
+func portMatches(listen, want int) bool {
+	if want == 0 {
+		return listen == 5060 || listen == 5061
+	}
+	return listen == want
+}
+
+// SetAliases names host names that mean locus itself (in Route and
+// Record-Route headers and Request-URIs).
+func (s *Server) SetAliases(names []string) {
+	s.aliasMu.Lock()
+	defer s.aliasMu.Unlock()
+	s.aliases = map[string]bool{}
+	for _, n := range names {
+		s.aliases[strings.ToLower(n)] = true
+	}
+}
+
+// isLocalIP reports whether ip is on one of this machine's interfaces.
+func (s *Server) isLocalIP(ip netip.Addr) bool {
+	s.localOnce.Do(func() {
+		s.localIPs = map[netip.Addr]bool{}
+		addrs, _ := net.InterfaceAddrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if x, ok := netip.AddrFromSlice(n.IP); ok {
+					s.localIPs[x.Unmap()] = true
+				}
+			}
+		}
+	})
+	return s.localIPs[ip]
+}
+
+// outboundState is the Server's bookkeeping for sending.
+type outboundState struct {
+	addrMu     sync.RWMutex // guards Server.addrs, appended while serving
+	routes     sync.Map     // netip.Addr → local netip.Addr
+	routeCount atomic.Int64
+	aliasMu    sync.RWMutex
+	aliases    map[string]bool
+	localOnce  sync.Once
+	localIPs   map[netip.Addr]bool
+}

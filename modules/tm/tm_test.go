@@ -1,0 +1,258 @@
+package tm_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+const wait = 2 * time.Second
+
+// A call to a registered user: INVITE/100/180/200 through locus, then the
+// ACK and BYE routed by the Record-Route set (RFC 3261 §16).
+func TestInviteDialog(t *testing.T) {
+	px := startProxy(t, routeScript, "")
+	alice, bob := newPhone(t, "alice"), newPhone(t, "bob")
+	bob.register(px, "bob", "", "")
+
+	alice.invite(px.udp, "bob", "call-1")
+	alice.expectResponse(100, wait)
+	inv := bob.expectRequest(sip.INVITE, wait)
+	if n := viaCount(inv); n != 2 {
+		t.Fatalf("callee got %d Vias, want 2:\n%s", n, inv)
+	}
+	if got := inv.MaxForwards().Val(); got != 69 {
+		t.Errorf("Max-Forwards %d, want 69", got)
+	}
+	if inv.Recipient.Host+":"+fmt.Sprint(inv.Recipient.Port) != bob.addr {
+		t.Errorf("Request-URI %s, want bob's contact %s", inv.Recipient.String(), bob.addr)
+	}
+	rr := inv.GetHeaders("Record-Route")
+	if len(rr) != 1 || !strings.Contains(rr[0].Value(), px.udp) || !strings.Contains(rr[0].Value(), ";lr") {
+		t.Fatalf("Record-Route %v, want locus's %s with lr", rr, px.udp)
+	}
+	top := inv.Via()
+	if rcv, _ := top.Params.Get("branch"); !strings.HasPrefix(rcv, "z9hG4bK") {
+		t.Errorf("locus's Via branch %q lacks the magic cookie", rcv)
+	}
+	if second := inv.GetHeaders("Via")[1].(*sip.ViaHeader); !second.Params.Has("rport") || second.Params.Has("rport") && mustParam(second, "rport") == "" {
+		t.Errorf("caller's Via not stamped with rport: %s", second.Value())
+	}
+
+	bob.reply(px.udp, inv, 180)
+	ring := alice.expectResponse(180, wait)
+	if viaCount(ring) != 1 {
+		t.Fatalf("caller's 180 has %d Vias:\n%s", viaCount(ring), ring)
+	}
+	bob.reply(px.udp, inv, 200)
+	ok := alice.expectResponse(200, wait)
+	if viaCount(ok) != 1 || len(ok.GetHeaders("Record-Route")) != 1 {
+		t.Fatalf("caller's 200 malformed:\n%s", ok)
+	}
+
+	// ACK for the 2xx: end to end, routed by the Route set.
+	alice.send(px.udp, fmt.Sprintf(`ACK sip:bob@%s SIP/2.0
+Via: SIP/2.0/UDP %s;branch=z9hG4bK-ack-1;rport
+%sMax-Forwards: 70
+From: %s
+To: %s
+Call-ID: call-1
+CSeq: 1 ACK
+Content-Length: 0
+
+`, bob.addr, alice.addr, routeSet(ok, true), ok.From().Value(), ok.To().Value()))
+	ack := bob.expectRequest(sip.ACK, wait)
+	if len(ack.GetHeaders("Route")) != 0 {
+		t.Errorf("locus left its own Route in the ACK:\n%s", ack)
+	}
+
+	// BYE from the callee, routed back through locus to the caller.
+	bob.send(px.udp, fmt.Sprintf(`BYE sip:alice@%s SIP/2.0
+Via: SIP/2.0/UDP %s;branch=z9hG4bK-bye-1;rport
+%sMax-Forwards: 70
+From: %s
+To: %s
+Call-ID: call-1
+CSeq: 2 BYE
+Content-Length: 0
+
+`, alice.addr, bob.addr, routeSet(ok, false), ok.To().Value(), ok.From().Value()))
+	bye := alice.expectRequest(sip.BYE, wait)
+	alice.reply(px.udp, bye, 200)
+	bob.expectResponse(200, wait)
+}
+
+func mustParam(v *sip.ViaHeader, name string) string {
+	s, _ := v.Params.Get(name)
+	return s
+}
+
+// Two contacts: one busy, one answers; the caller gets the 200, the busy
+// branch gets its ACK hop by hop.
+func TestForkBusyAndAnswer(t *testing.T) {
+	px := startProxy(t, routeScript, "")
+	alice, b1, b2 := newPhone(t, "alice"), newPhone(t, "b1"), newPhone(t, "b2")
+	b1.register(px, "bob", "", "")
+	b2.register(px, "bob", "", "")
+
+	alice.invite(px.udp, "bob", "call-fork")
+	i1 := b1.expectRequest(sip.INVITE, wait)
+	i2 := b2.expectRequest(sip.INVITE, wait)
+	b1.reply(px.udp, i1, 486)
+	ack := b1.expectRequest(sip.ACK, wait)
+	if mustParam(ack.Via(), "branch") != mustParam(i1.Via(), "branch") {
+		t.Errorf("ACK for 486 has another branch than the INVITE")
+	}
+	alice.quiet(200 * time.Millisecond) // the 486 is held while b2 may answer
+	b2.reply(px.udp, i2, 200)
+	alice.expectResponse(200, wait)
+}
+
+// A 6xx ends the search: the ringing branch is cancelled and the caller
+// gets the 6xx.
+func TestFork6xxCancelsOthers(t *testing.T) {
+	px := startProxy(t, routeScript, "")
+	alice, b1, b2 := newPhone(t, "alice"), newPhone(t, "b1"), newPhone(t, "b2")
+	b1.register(px, "bob", "", "")
+	b2.register(px, "bob", "", "")
+
+	alice.invite(px.udp, "bob", "call-6xx")
+	i1 := b1.expectRequest(sip.INVITE, wait)
+	i2 := b2.expectRequest(sip.INVITE, wait)
+	b2.reply(px.udp, i2, 180)
+	alice.expectResponse(180, wait)
+	b1.reply(px.udp, i1, 603)
+	b1.expectRequest(sip.ACK, wait)
+	c := b2.expectRequest(sip.CANCEL, wait)
+	b2.reply(px.udp, c, 200)
+	b2.reply(px.udp, i2, 487)
+	b2.expectRequest(sip.ACK, wait)
+	alice.expectResponse(603, wait)
+}
+
+// CANCEL from the caller reaches every branch; the caller gets 200 for
+// the CANCEL and 487 for the INVITE.
+func TestCancelFromCaller(t *testing.T) {
+	px := startProxy(t, routeScript, "")
+	alice, b1, b2 := newPhone(t, "alice"), newPhone(t, "b1"), newPhone(t, "b2")
+	b1.register(px, "bob", "", "")
+	b2.register(px, "bob", "", "")
+
+	inv := alice.invite(px.udp, "bob", "call-cancel")
+	i1 := b1.expectRequest(sip.INVITE, wait)
+	i2 := b2.expectRequest(sip.INVITE, wait)
+	b1.reply(px.udp, i1, 180)
+	b2.reply(px.udp, i2, 183)
+	alice.expectResponse(180, wait)
+	alice.expectResponse(183, wait)
+
+	alice.cancel(px.udp, inv)
+	alice.expectResponse(200, wait) // for the CANCEL
+	for _, b := range []*phone{b1, b2} {
+		i := i1
+		if b == b2 {
+			i = i2
+		}
+		c := b.expectRequest(sip.CANCEL, wait)
+		if mustParam(c.Via(), "branch") != mustParam(i.Via(), "branch") {
+			t.Errorf("%s: CANCEL branch differs from its INVITE's", b.name)
+		}
+		b.reply(px.udp, c, 200)
+		b.reply(px.udp, i, 487)
+		b.expectRequest(sip.ACK, wait)
+	}
+	res := alice.expectResponse(487, wait)
+	if res.CSeq().MethodName != sip.INVITE {
+		t.Errorf("487 for %s", res.CSeq().MethodName)
+	}
+}
+
+// No answer at all: 408 after fr_timer. A ringing branch that never
+// answers is cancelled after fr_inv_timer and the caller gets 408.
+func TestTimeouts(t *testing.T) {
+	cfg := strings.Replace(strings.Replace(baseConfig, "fr_timer: 2s", "fr_timer: 300ms", 1), "fr_inv_timer: 3s", "fr_inv_timer: 600ms", 1)
+	px := startProxy(t, routeScript, cfg)
+	alice, bob := newPhone(t, "alice"), newPhone(t, "bob")
+	bob.register(px, "bob", "", "")
+
+	start := time.Now()
+	alice.invite(px.udp, "bob", "call-silent")
+	bob.expectRequest(sip.INVITE, wait)
+	// UDP: locus retransmits (Timer A, T1 = 500 ms) — the first copy
+	// may come before the timeout.
+	alice.expectResponse(408, wait)
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Errorf("408 after %s, before fr_timer", d)
+	}
+
+	alice2 := newPhone(t, "alice2")
+	alice2.invite(px.udp, "bob", "call-ringing")
+	var inv *sip.Request
+	for inv == nil || inv.CallID().Value() != "call-ringing" {
+		inv = bob.expectRequest(sip.INVITE, wait)
+	}
+	bob.reply(px.udp, inv, 180)
+	alice2.expectResponse(180, wait)
+	c := bob.expectRequest(sip.CANCEL, wait)
+	bob.reply(px.udp, c, 200)
+	bob.reply(px.udp, inv, 487)
+	alice2.expectResponse(408, wait)
+}
+
+// A retransmitted INVITE is absorbed by the transaction: the callee sees
+// one INVITE, the caller gets the last response again.
+func TestRetransmissionAbsorbed(t *testing.T) {
+	px := startProxy(t, routeScript, "")
+	alice, bob := newPhone(t, "alice"), newPhone(t, "bob")
+	bob.register(px, "bob", "", "")
+	n := alice.seq.Load()
+	inv := alice.invite(px.udp, "bob", "call-rtx")
+	alice.expectResponse(100, wait)
+	i := bob.expectRequest(sip.INVITE, wait)
+	bob.reply(px.udp, i, 180)
+	alice.expectResponse(180, wait)
+	alice.seq.Store(n)
+	alice.sendMsg(px.udp, inv)
+	alice.expectResponse(180, wait) // the last response, again
+	bob.quiet(300 * time.Millisecond)
+	bob.reply(px.udp, i, 200)
+	alice.expectResponse(200, wait)
+}
+
+// A MESSAGE (non-INVITE) is relayed and answered.
+func TestRelayMessage(t *testing.T) {
+	px := startProxy(t, routeScript, "")
+	alice, bob := newPhone(t, "alice"), newPhone(t, "bob")
+	bob.register(px, "bob", "", "")
+	alice.send(px.udp, fmt.Sprintf(`MESSAGE sip:bob@example.com SIP/2.0
+Via: SIP/2.0/UDP %s;branch=z9hG4bK-msg-1
+Max-Forwards: 70
+From: <sip:alice@example.com>;tag=m1
+To: <sip:bob@example.com>
+Call-ID: msg-1
+CSeq: 1 MESSAGE
+Content-Type: text/plain
+Content-Length: 5
+
+hello`, alice.addr))
+	m := bob.expectRequest(sip.MESSAGE, wait)
+	if string(m.Body()) != "hello" {
+		t.Errorf("body %q", m.Body())
+	}
+	bob.reply(px.udp, m, 202)
+	alice.expectResponse(202, wait)
+}
+
+// Unknown users get the script's 404; nothing is left in progress.
+func TestNotFound(t *testing.T) {
+	px := startProxy(t, routeScript, "")
+	alice := newPhone(t, "alice")
+	alice.invite(px.udp, "nobody", "call-404")
+	alice.expectResponse(404, wait)
+	if n := px.tm.Active(); n != 0 {
+		t.Errorf("%d transactions in progress", n)
+	}
+}

@@ -26,33 +26,35 @@ type Kind uint8
 
 // The pseudo-variables locus knows, with their Kamailio names.
 const (
-	Invalid   Kind = iota
-	Method         // $rm
-	RURI           // $ru
-	RUser          // $rU
-	RHost          // $rd
-	RPort          // $rp
-	FromURI        // $fu
-	FromUser       // $fU
-	FromHost       // $fd
-	FromName       // $fn
-	ToURI          // $tu
-	ToUser         // $tU
-	ToHost         // $td
-	ToName         // $tn
-	CallID         // $ci
-	CSeq           // $cs
-	UserAgent      // $ua
-	SrcIP          // $si
-	SrcPort        // $sp
-	Proto          // $pr, $proto
-	LocalIP        // $Ri
-	LocalPort      // $Rp
-	Body           // $rb
-	Header         // $hdr(name)
-	Var            // $var(name)
-	DstURI         // $du
-	Class          // $name(inner) or $name of another module (PVProvider)
+	Invalid     Kind = iota
+	Method           // $rm
+	RURI             // $ru
+	RUser            // $rU
+	RHost            // $rd
+	RPort            // $rp
+	FromURI          // $fu
+	FromUser         // $fU
+	FromHost         // $fd
+	FromName         // $fn
+	ToURI            // $tu
+	ToUser           // $tU
+	ToHost           // $td
+	ToName           // $tn
+	CallID           // $ci
+	CSeq             // $cs
+	UserAgent        // $ua
+	SrcIP            // $si
+	SrcPort          // $sp
+	Proto            // $pr, $proto
+	LocalIP          // $Ri
+	LocalPort        // $Rp
+	Body             // $rb
+	Header           // $hdr(name)
+	Var              // $var(name)
+	DstURI           // $du
+	ReplyStatus      // $rs (reply routes)
+	ReplyReason      // $rr (reply routes)
+	Class            // $name(inner) or $name of another module (PVProvider)
 )
 
 // names are the pseudo-variables without an inner name. Names are case
@@ -64,6 +66,7 @@ var names = map[string]Kind{
 	"$ci": CallID, "$cs": CSeq, "$ua": UserAgent,
 	"$si": SrcIP, "$sp": SrcPort, "$pr": Proto, "$proto": Proto,
 	"$Ri": LocalIP, "$Rp": LocalPort, "$rb": Body, "$du": DstURI,
+	"$rs": ReplyStatus, "$rr": ReplyReason,
 }
 
 // Spec is a parsed pseudo-variable name.
@@ -254,6 +257,16 @@ func (p *PV) Get(m *core.Msg, s Spec) Value {
 		return varValue(m.Vars, s.Arg)
 	case DstURI:
 		return strOrNull(m.DstURI)
+	case ReplyStatus:
+		if m.Res == nil {
+			return Value{}
+		}
+		return IntValue(m.Res.StatusCode)
+	case ReplyReason:
+		if m.Res == nil {
+			return Value{}
+		}
+		return strOrNull(m.Res.Reason)
 	case Class:
 		switch v := s.class(m, s.Arg, s.Index).(type) {
 		case string:
@@ -444,6 +457,12 @@ func setPort(u *sip.Uri, v Value) error {
 	u.Port = port
 	return nil
 }
+
+// ParseName parses name as KSR.pv does: the names Parse knows, then the
+// pseudo-variable classes other modules provide ($au, $ulc(...)). Other
+// modules that format text with pseudo-variables (xlog) resolve names
+// through it, so a name means the same everywhere.
+func (p *PV) ParseName(name string) (Spec, error) { return p.parse(name) }
 
 // parse parses name as Parse does, then as a pseudo-variable class of
 // another module: $name, $name(inner) or $(name(inner)[index]).

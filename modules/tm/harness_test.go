@@ -297,7 +297,7 @@ Call-ID: %s
 CSeq: 1 INVITE
 Contact: <sip:%s@%s>
 Content-Type: application/sdp
-Content-Length: 4
+Content-Length: 5
 
 v=0
 `, user, p.proto(), p.addr, p.name, n, p.name, n, user, callID, p.name, p.addr)

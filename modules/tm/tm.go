@@ -58,13 +58,13 @@ type branch struct {
 	target core.Target
 	src    core.Branch
 
-	state    int // calling, proceeding, completed
-	res      *sip.Response
+	state     int // calling, proceeding, completed
+	res       *sip.Response
 	local     bool // ended by locus itself (timeout, send failure)
 	localCode int
-	retrans  *time.Timer
-	interval time.Duration
-	fr       *time.Timer
+	retrans   *time.Timer
+	interval  time.Duration
+	fr        *time.Timer
 
 	cancelWanted bool
 	cancelReq    *sip.Request
@@ -230,8 +230,8 @@ func (x *txn) finalSent(res *sip.Response) {
 func (x *txn) retransmitFinal() {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.timerG == nil || x.done {
-		return
+	if x.timerG == nil {
+		return // the ACK came
 	}
 	_ = x.sendUp(x.last)
 	x.gInterval = min(2*x.gInterval, time.Duration(x.tm.T2))
@@ -754,4 +754,3 @@ func callID(req *sip.Request) string {
 	}
 	return ""
 }
-

@@ -256,3 +256,205 @@ func TestNotFound(t *testing.T) {
 		t.Errorf("%d transactions in progress", n)
 	}
 }
+
+// Serial forking: contacts by q, the next group tried from the failure
+// route when the first fails.
+func TestSerialForkingFailureRoute(t *testing.T) {
+	src := strings.Replace(routeScript, "function ROUTE_HOOK() end", `function ROUTE_HOOK()
+	KSR.tm.t_load_contacts()
+	KSR.tm.t_next_contacts()
+	KSR.tm.t_on_failure("next_contact")
+end
+
+function next_contact()
+	if KSR.tm.t_is_canceled() > 0 then return end
+	if KSR.tm.t_next_contacts() > 0 then
+		KSR.tm.t_on_failure("next_contact")
+		KSR.tm.t_relay()
+	end
+end`, 1)
+	px := startProxy(t, src, "")
+	alice, high, low := newPhone(t, "alice"), newPhone(t, "high"), newPhone(t, "low")
+	high.register(px, "bob", "", ";q=0.9")
+	low.register(px, "bob", "", ";q=0.1")
+
+	alice.invite(px.udp, "bob", "call-serial")
+	i := high.expectRequest(sip.INVITE, wait)
+	low.quiet(150 * time.Millisecond) // not forked in parallel
+	high.reply(px.udp, i, 486)
+	high.expectRequest(sip.ACK, wait)
+	j := low.expectRequest(sip.INVITE, wait)
+	low.reply(px.udp, j, 200)
+	alice.expectResponse(200, wait)
+}
+
+// A failure route sends the call to voicemail with KSR.setdsturi; when
+// that fails too, the caller gets the best response of all branches.
+func TestFailureRouteVoicemail(t *testing.T) {
+	vm := newPhone(t, "vm")
+	src := strings.Replace(routeScript, "function ROUTE_HOOK() end", `function ROUTE_HOOK()
+	KSR.tm.t_on_failure("voicemail")
+end
+
+function voicemail()
+	if KSR.setdsturi("sip:`+vm.addr+`") < 0 then error("setdsturi refused") end
+	KSR.tm.t_relay()
+end`, 1)
+	px := startProxy(t, src, "")
+	alice, bob := newPhone(t, "alice"), newPhone(t, "bob")
+	bob.register(px, "bob", "", "")
+
+	alice.invite(px.udp, "bob", "call-vm")
+	i := bob.expectRequest(sip.INVITE, wait)
+	bob.reply(px.udp, i, 480)
+	bob.expectRequest(sip.ACK, wait)
+	v := vm.expectRequest(sip.INVITE, wait)
+	if v.Recipient.User != "bob" {
+		t.Errorf("voicemail got Request-URI %s, want bob's", v.Recipient.String())
+	}
+	vm.reply(px.udp, v, 200)
+	alice.expectResponse(200, wait)
+
+	// Voicemail busy as well: the failure route is not armed again, so
+	// the best response goes upstream; 480 and 486 rank alike (4xx from
+	// the branches), the first branch's wins.
+	alice.invite(px.udp, "bob", "call-vm-2")
+	i = bob.expectRequest(sip.INVITE, wait)
+	bob.reply(px.udp, i, 480)
+	bob.expectRequest(sip.ACK, wait)
+	v = vm.expectRequest(sip.INVITE, wait)
+	vm.reply(px.udp, v, 486)
+	vm.expectRequest(sip.ACK, wait)
+	alice.expectResponse(480, wait)
+}
+
+// A device registered over TCP from a port it does not listen on (behind
+// NAT) is reached over the connection it registered on. Once that
+// connection is gone the branch fails with 480, and with
+// handle_lost_tcp the binding is removed.
+func TestTCPFlow(t *testing.T) {
+	cfg := baseConfig + "  usrloc:\n    handle_lost_tcp: true\n"
+	px := startProxy(t, routeScript, cfg)
+	alice := newPhone(t, "alice")
+	bob := newTCPPhone(t, "bob", px.tcp)
+	bob.register(px, "bob", "sip:bob@192.0.2.77:5060;transport=tcp", "")
+
+	alice.invite(px.udp, "bob", "call-tcp")
+	inv := bob.expectRequest(sip.INVITE, wait)
+	if via := inv.Via(); via.Transport != "TCP" {
+		t.Errorf("locus's Via says %s, want TCP", via.Transport)
+	}
+	if rr := inv.GetHeaders("Record-Route"); len(rr) != 2 {
+		t.Errorf("UDP in, TCP out: want two Record-Routes, got %d", len(rr))
+	}
+	bob.reply(px.tcp, inv, 200)
+	alice.expectResponse(200, wait)
+
+	bob.tcp.Close()
+	time.Sleep(100 * time.Millisecond)
+	alice.invite(px.udp, "bob", "call-tcp-gone")
+	alice.expectResponse(480, wait)
+	alice.invite(px.udp, "bob", "call-tcp-removed")
+	alice.expectResponse(404, wait)
+}
+
+// A device behind NAT registers a private Contact: requests go to the
+// address its REGISTER came from.
+func TestNATReceivedAddress(t *testing.T) {
+	px := startProxy(t, routeScript, "")
+	alice, bob := newPhone(t, "alice"), newPhone(t, "bob")
+	bob.register(px, "bob", "sip:bob@10.11.12.13:5060", "")
+	alice.invite(px.udp, "bob", "call-nat")
+	inv := bob.expectRequest(sip.INVITE, wait)
+	if inv.Recipient.Host != "10.11.12.13" {
+		t.Errorf("Request-URI %s, want the registered contact", inv.Recipient.String())
+	}
+	bob.reply(px.udp, inv, 200)
+	alice.expectResponse(200, wait)
+}
+
+// A binding with Path (RFC 3327) is reached through the edge proxy: the
+// Path becomes the route set.
+func TestPathRouteSet(t *testing.T) {
+	px := startProxy(t, routeScript, "")
+	alice, edge := newPhone(t, "alice"), newPhone(t, "edge")
+	edge.register(px, "bob", "sip:bob@10.1.1.1:5060", "\nPath: <sip:"+edge.addr+";lr>\nSupported: path")
+	alice.invite(px.udp, "bob", "call-path")
+	inv := edge.expectRequest(sip.INVITE, wait)
+	routes := inv.GetHeaders("Route")
+	if len(routes) != 1 || !strings.Contains(routes[0].Value(), edge.addr) {
+		t.Fatalf("want the Path as Route, got %v", routes)
+	}
+	edge.reply(px.udp, inv, 200)
+	alice.expectResponse(200, wait)
+}
+
+// Reply and branch routes: the branch route stamps each branch, the reply
+// route drops 180s (the caller only sees 183 and the final answer).
+func TestReplyAndBranchRoutes(t *testing.T) {
+	src := strings.Replace(routeScript, "function ROUTE_HOOK() end", `function ROUTE_HOOK()
+	KSR.tm.t_on_branch("stamp")
+	KSR.tm.t_on_reply("filter")
+end
+
+function stamp()
+	KSR.hdr.append("X-Branch: yes\r\n")
+end
+
+function filter()
+	if KSR.pv.get("$rs") == 180 then KSR.x.drop() end
+end`, 1)
+	px := startProxy(t, src, "")
+	alice, bob := newPhone(t, "alice"), newPhone(t, "bob")
+	bob.register(px, "bob", "", "")
+	alice.invite(px.udp, "bob", "call-routes")
+	inv := bob.expectRequest(sip.INVITE, wait)
+	if inv.GetHeader("X-Branch") == nil {
+		t.Errorf("branch route did not run:\n%s", inv)
+	}
+	bob.reply(px.udp, inv, 180)
+	bob.reply(px.udp, inv, 183)
+	alice.expectResponse(183, wait)
+	bob.reply(px.udp, inv, 200)
+	alice.expectResponse(200, wait)
+}
+
+// t_newtran + t_reply answer statefully: a retransmission gets the same
+// reply from the transaction without running the script again.
+func TestNewtranReply(t *testing.T) {
+	src := `function ksr_request_route()
+	if KSR.tm.t_check_trans() > 0 then error("no transaction yet") end
+	KSR.tm.t_newtran()
+	if KSR.tm.t_check_trans() < 0 then error("t_newtran made none") end
+	KSR.tm.t_reply(488, "Not Here")
+end`
+	px := startProxy(t, src, "")
+	alice := newPhone(t, "alice")
+	inv := alice.invite(px.udp, "bob", "call-newtran")
+	alice.expectResponse(488, wait)
+	alice.sendMsg(px.udp, inv)
+	alice.expectResponse(488, wait) // from the transaction (the script would error)
+	// Over UDP, the 488 is retransmitted until the ACK comes (Timer G).
+	alice.expectResponse(488, 1500*time.Millisecond)
+}
+
+// A caller over TCP: responses go back over its connection, and a CANCEL
+// over it reaches the UDP callee.
+func TestTCPCaller(t *testing.T) {
+	px := startProxy(t, routeScript, "")
+	bob := newPhone(t, "bob")
+	bob.register(px, "bob", "", "")
+	alice := newTCPPhone(t, "alice", px.tcp)
+
+	inv := alice.invite(px.tcp, "bob", "call-from-tcp")
+	alice.expectResponse(100, wait)
+	i := bob.expectRequest(sip.INVITE, wait)
+	bob.reply(px.udp, i, 180)
+	alice.expectResponse(180, wait)
+	alice.cancel(px.tcp, inv)
+	alice.expectResponse(200, wait)
+	c := bob.expectRequest(sip.CANCEL, wait)
+	bob.reply(px.udp, c, 200)
+	bob.reply(px.udp, i, 487)
+	alice.expectResponse(487, wait)
+}

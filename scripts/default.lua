@@ -17,8 +17,33 @@ function ksr_request_route()
 		KSR.x.exit()
 	end
 
-	-- ACK and CANCEL take no reply of ours: every reply here is stateless.
-	if KSR.is_ACK() or KSR.is_CANCEL() then
+	-- A CANCEL goes to the branches of the INVITE it cancels.
+	if KSR.is_CANCEL() then
+		if KSR.tm.t_check_trans() > 0 then
+			KSR.tm.t_relay()
+		else
+			KSR.sl.sl_send_reply(481, "Call/Transaction Does Not Exist")
+		end
+		KSR.x.exit()
+	end
+
+	-- In-dialog requests (BYE, re-INVITE, the ACK of a 2xx...) follow the
+	-- route set the dialog recorded.
+	if KSR.siputils.has_totag() > 0 then
+		if KSR.rr.loose_route() > 0 then
+			if KSR.tm.t_relay() < 0 then
+				KSR.sl.sl_reply_error()
+			end
+			KSR.x.exit()
+		end
+		if not KSR.is_ACK() then
+			KSR.sl.sl_send_reply(404, "Not Here")
+		end
+		KSR.x.exit()
+	end
+
+	-- A stray ACK: nothing to answer.
+	if KSR.is_ACK() then
 		KSR.x.exit()
 	end
 
@@ -48,6 +73,11 @@ function ksr_request_route()
 		KSR.x.exit()
 	end
 
+	-- Calls, messages and subscriptions for registered users: stay on the
+	-- path of the dialogs they create, and forward to every device.
+	if KSR.is_INVITE() or KSR.is_SUBSCRIBE() or KSR.is_REFER() then
+		KSR.rr.record_route()
+	end
 	local rc = KSR.registrar.lookup("location")
 	if rc == -2 then
 		KSR.sl.sl_send_reply(405, "Method Not Allowed")
@@ -57,8 +87,8 @@ function ksr_request_route()
 		KSR.x.exit()
 	end
 
-	-- The user is registered. Without a forwarding module, send the caller
-	-- to the best contact (a redirect, RFC 3261 §8.3.1).
-	KSR.hdr.append_to_reply("Contact: <" .. KSR.pv.get("$ru") .. ">\r\n")
-	KSR.sl.sl_send_reply(302, "Moved Temporarily")
+	-- Every binding rings in parallel; the best answer goes back.
+	if KSR.tm.t_relay() < 0 then
+		KSR.sl.sl_reply_error()
+	end
 end

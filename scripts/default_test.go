@@ -23,9 +23,12 @@ import (
 	_ "github.com/locus-sip/locus/modules/maxfwd"
 	_ "github.com/locus-sip/locus/modules/pv"
 	_ "github.com/locus-sip/locus/modules/registrar"
+	_ "github.com/locus-sip/locus/modules/rr"
 	_ "github.com/locus-sip/locus/modules/sanity"
+	_ "github.com/locus-sip/locus/modules/siputils"
 	_ "github.com/locus-sip/locus/modules/sl"
 	_ "github.com/locus-sip/locus/modules/store/memstore"
+	_ "github.com/locus-sip/locus/modules/tm"
 	_ "github.com/locus-sip/locus/modules/usrloc"
 )
 
@@ -162,7 +165,8 @@ func TestDefaultScript(t *testing.T) {
 		contact   string
 	}{
 		{"OPTIONS to the server", request("OPTIONS", "sip:example.com"), 200, ""},
-		{"INVITE to a registered user is redirected", request("INVITE", "sip:alice@example.com"), 302, "<sip:alice@192.0.2.10:5060>"},
+		{"CANCEL without a transaction", request("CANCEL", "sip:alice@example.com"), 481, ""},
+		{"BYE without a route set", strings.Replace(request("BYE", "sip:alice@example.com"), "To: <sip:alice@example.com>", "To: <sip:alice@example.com>;tag=t1", 1), 404, ""},
 		{"MESSAGE to an unknown user", request("MESSAGE", "sip:carol@example.com"), 404, ""},
 		{"Max-Forwards 0", strings.Replace(request("OPTIONS", "sip:alice@example.com"), "Max-Forwards: 70", "Max-Forwards: 0", 1), 483, ""},
 		{"unsupported Proxy-Require", request("OPTIONS", "sip:alice@example.com", "Proxy-Require: foo"), 420, ""},
@@ -205,10 +209,9 @@ func TestDefaultScript(t *testing.T) {
 		"locus_core_requests_total code=401 method=REGISTER":          3,
 		"locus_core_requests_total code=200 method=REGISTER":          1,
 		"locus_core_requests_total code=403 method=REGISTER":          1,
-		"locus_core_requests_total code=302 method=INVITE":            1,
+		"locus_core_requests_total code=404 method=BYE":               1,
 		"locus_core_requests_total code=0 method=ACK":                 1,
 		"locus_registrar_registrations_total reason= result=inserted": 1,
-		"locus_registrar_lookups_total result=found":                  1,
 		"locus_registrar_lookups_total result=not_found":              1,
 		"locus_auth_results_total result=ok":                          2,
 		"locus_auth_results_total result=wrong_password":              1,

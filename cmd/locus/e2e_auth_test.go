@@ -249,7 +249,6 @@ func TestE2EAuthSipp(t *testing.T) {
 		e2eWantBindings(t, "authenticated query of "+u.Name, res, []string{udp, tcp},
 			[]int{3600 - int(time.Since(udpStart).Seconds()) - 1, 3600 - int(time.Since(tcpStart).Seconds()) - 1},
 			[]int{3600, 3600})
-		e2eWantRedirect(t, "OPTIONS to "+u.Name, e2eSend(t, c, e2eReq{Method: "OPTIONS", User: u.Name}), tcp)
 	}
 
 	// Refusals: each must answer with a new challenge (or 403) and list no
@@ -327,7 +326,6 @@ func TestE2ESipsak(t *testing.T) {
 	c := dialSIP(t, "udp", p.Addrs["udp"], nil)
 	res := e2eAuthRegister(t, c, e2eReq{User: "alice", Expires: -1}, "alice", password)
 	e2eWantBindings(t, "query after sipsak registered", res, []string{contact}, []int{3590}, []int{3600})
-	e2eWantRedirect(t, "OPTIONS to alice", e2eSend(t, c, e2eReq{Method: "OPTIONS", User: "alice"}), contact)
 
 	code, out = sipsak(password+"x", "-C", "sip:alice@127.0.0.1:5998", "-x", "3600")
 	if code == 0 || !strings.Contains(out, "SIP/2.0 401 Unauthorized") || strings.Contains(out, "SIP/2.0 200 OK") {

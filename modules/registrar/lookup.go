@@ -135,8 +135,12 @@ func branchOf(b *usrloc.Binding) core.Branch {
 }
 
 // natDestination returns "sip:ip:port;transport=proto" for the received
-// address when the contact's host and port differ from it.
+// address of a binding saved from behind NAT, when the contact's host and
+// port differ from it.
 func natDestination(b *usrloc.Binding) (string, bool) {
+	if b.Flags&usrloc.FlagNAT == 0 {
+		return "", false
+	}
 	proto, addr, ok := strings.Cut(b.Received, ":")
 	if !ok {
 		return "", false

@@ -71,6 +71,19 @@ func TestLookupNATAndPath(t *testing.T) {
 	if res, _ := e2.send(invite); res.Reason != "sip:a@192.0.2.10:5060 du=" {
 		t.Fatalf("direct target %q", res.Reason)
 	}
+	// The Via names a private address the packet did not come from: NAT,
+	// even though the contact looks public.
+	e4 := newEnv(t, "", nil)
+	e4.send(reg{callID: "via-nat", via: "SIP/2.0/UDP 192.168.1.5:5060", contacts: []string{"<sip:a@198.51.100.9:5060>"}}.String())
+	if res, _ := e4.send(invite); res.Reason != "sip:a@198.51.100.9:5060 du=sip:192.0.2.10:5060;transport=udp" {
+		t.Fatalf("Via NAT target %q", res.Reason)
+	}
+	// No NAT: the device registers for another of its own ports.
+	e5 := newEnv(t, "", nil)
+	e5.send(reg{callID: "other-port", contacts: []string{"<sip:a@192.0.2.10:5070>"}}.String())
+	if res, _ := e5.send(invite); res.Reason != "sip:a@192.0.2.10:5070 du=" {
+		t.Fatalf("other-port target %q", res.Reason)
+	}
 	e3 := newEnv(t, "", nil)
 	e3.send(reg{callID: "path", contacts: []string{"<sip:a@10.0.0.5>"}, extra: []string{"Path: <sip:edge.example.com;lr>"}}.String())
 	if res, _ := e3.send(invite); res.Reason != "sip:a@10.0.0.5 du=sip:edge.example.com;lr" {

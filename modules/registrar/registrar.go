@@ -138,6 +138,8 @@ type request struct {
 	path     []string
 	ua       string
 	outbound bool
+	srcIP    string // where the REGISTER came from
+	viaNAT   bool   // its top Via does not name that address: NAT on the way
 }
 
 // parse validates the REGISTER and computes every contact's expiry. It
@@ -438,6 +440,9 @@ func (r *Registrar) SendReply(m *core.Msg) error {
 
 func (r *Registrar) save(ctx context.Context, m *core.Msg, table string, flags int, uri string) (Result, error) {
 	p, rerr := r.parse(m, uri, flags)
+	if p != nil {
+		p.srcIP, p.viaNAT = m.SrcIP, viaBehindNAT(m)
+	}
 	if rerr != nil {
 		return Result{}, rerr
 	}
@@ -637,6 +642,7 @@ func (r *Registrar) binding(p *request, c *contact, received, socket, connID str
 		RegID:     c.regID,
 		UserAgent: p.ua,
 		Methods:   c.methods,
+		Flags:     natFlag(p, c),
 		Modified:  now,
 		RUID:      ruid,
 	}

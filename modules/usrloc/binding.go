@@ -34,6 +34,11 @@ type Binding struct {
 	RUID      string // unique id of the binding record
 }
 
+// FlagNAT marks a binding saved from behind NAT (its REGISTER's Via or a
+// private Contact did not match the address it came from): requests reach
+// the device at Received, not at its Contact.
+const FlagNAT uint32 = 1 << 0
+
 // Expired reports whether b has expired at now.
 func (b *Binding) Expired(now time.Time) bool { return !now.Before(b.Expires) }
 

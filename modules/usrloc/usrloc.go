@@ -27,10 +27,10 @@ type Service interface {
 // Usrloc is the location service: a Store with a read cache in front.
 type Usrloc struct {
 	// Config, decoded from modules.usrloc.
-	Cache         string            `yaml:"cache"`          // auto, on or off
-	CacheSize     int64             `yaml:"cache_size"`     // most AoRs cached
-	CacheTTL      time.Duration     `yaml:"cache_ttl"`      // bound on a cached entry's age
-	TimerInterval time.Duration     `yaml:"timer_interval"` // expiry sweep period
+	Cache         string            `yaml:"cache"`           // auto, on or off
+	CacheSize     int64             `yaml:"cache_size"`      // most AoRs cached
+	CacheTTL      time.Duration     `yaml:"cache_ttl"`       // bound on a cached entry's age
+	TimerInterval time.Duration     `yaml:"timer_interval"`  // expiry sweep period
 	HandleLostTCP bool              `yaml:"handle_lost_tcp"` // remove bindings whose connection is gone
 	Tables        map[string]string `yaml:"-"`
 

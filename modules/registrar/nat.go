@@ -1,0 +1,59 @@
+package registrar
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/locus-sip/locus/core"
+	"github.com/locus-sip/locus/modules/usrloc"
+)
+
+// viaBehindNAT reports whether the REGISTER's top Via names another
+// address than the one it came from (Kamailio's nat_uac_test 2 and 16):
+// a NAT rewrote the source on the way.
+func viaBehindNAT(m *core.Msg) bool {
+	v := m.Req.Via()
+	if v == nil || m.SrcIP == "" {
+		return false
+	}
+	if !sameIP(v.Host, m.SrcIP) {
+		return true
+	}
+	if m.Transport != "udp" {
+		return false // a stream's source port is never the Via's
+	}
+	port := v.Port
+	if port == 0 {
+		port = 5060
+	}
+	return port != m.SrcPort
+}
+
+// natFlag is usrloc.FlagNAT when the binding's device is behind NAT: the
+// REGISTER's Via says so, or the contact is a private address (RFC 1918,
+// RFC 6598, IPv6 ULA) other than the source (nat_uac_test 1).
+func natFlag(p *request, c *contact) uint32 {
+	if p.viaNAT {
+		return usrloc.FlagNAT
+	}
+	ip, err := netip.ParseAddr(strings.Trim(c.uri.Host, "[]"))
+	if err != nil || sameIP(ip.String(), p.srcIP) {
+		return 0
+	}
+	if ip.IsPrivate() || shared.Contains(ip) {
+		return usrloc.FlagNAT
+	}
+	return 0
+}
+
+// shared is RFC 6598's carrier-grade NAT space.
+var shared = netip.MustParsePrefix("100.64.0.0/10")
+
+func sameIP(a, b string) bool {
+	x, err1 := netip.ParseAddr(strings.Trim(a, "[]"))
+	y, err2 := netip.ParseAddr(strings.Trim(b, "[]"))
+	if err1 != nil || err2 != nil {
+		return a == b
+	}
+	return x.Unmap() == y.Unmap()
+}

@@ -55,6 +55,7 @@ type TM struct {
 	mu     sync.Mutex
 	server map[string]*txn
 	client map[string]*branch
+	uac    map[string]chan *sip.Response // Request's own transactions
 	seq    atomic.Uint64
 	count  atomic.Int64
 	closed atomic.Bool
@@ -78,6 +79,7 @@ func New() *TM {
 		log:             slog.New(slog.DiscardHandler),
 		server:          map[string]*txn{},
 		client:          map[string]*branch{},
+		uac:             map[string]chan *sip.Response{},
 	}
 }
 

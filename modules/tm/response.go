@@ -22,6 +22,9 @@ func (t *TM) HandleResponse(res *sip.Response, proto string) {
 		return
 	}
 	id, _ := via.Params.Get("branch")
+	if strings.HasPrefix(id, branchPrefix+"u") && t.uacResponse(id, res) {
+		return
+	}
 	t.mu.Lock()
 	b := t.client[id]
 	t.mu.Unlock()

@@ -1,7 +1,12 @@
 package tm_test
 
 import (
+	"context"
+	"errors"
+
 	"fmt"
+	"github.com/locus-sip/locus/core"
+	"github.com/locus-sip/locus/modules/tm"
 	"strings"
 	"testing"
 	"time"
@@ -457,4 +462,51 @@ func TestTCPCaller(t *testing.T) {
 	bob.reply(px.udp, c, 200)
 	bob.reply(px.udp, i, 487)
 	alice.expectResponse(487, wait)
+}
+
+// tm.Request: a request of locus's own (a keepalive) gets its final
+// response; an unanswered one is retransmitted and times out.
+func TestRequest(t *testing.T) {
+	cfg := strings.Replace(baseConfig, "fr_timer: 2s", "fr_timer: 1200ms", 1)
+	px := startProxy(t, routeScript, cfg)
+	bob := newPhone(t, "bob")
+	options := func() *sip.Request {
+		r := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1"})
+		r.AppendHeader(sip.NewHeader("From", "<sip:pinger@locus.invalid>;tag=p1"))
+		r.AppendHeader(sip.NewHeader("To", "<sip:bob@127.0.0.1>"))
+		r.AppendHeader(sip.NewHeader("Call-ID", "ping-1"))
+		r.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.OPTIONS})
+		r.AppendHeader(sip.NewHeader("Max-Forwards", "70"))
+		r.AppendHeader(sip.NewHeader("Content-Length", "0"))
+		return r
+	}
+	target := core.Target{Proto: "udp", Addr: bob.addr}
+	got := make(chan *sip.Response, 1)
+	go func() {
+		res, err := px.tm.Request(context.Background(), options(), target)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- res
+	}()
+	req := bob.expectRequest(sip.OPTIONS, wait)
+	bob.reply(px.udp, req, 200)
+	if res := <-got; res == nil || res.StatusCode != 200 {
+		t.Fatalf("Request returned %v", res)
+	}
+
+	start := time.Now()
+	go func() {
+		_, err := px.tm.Request(context.Background(), options(), target)
+		if !errors.Is(err, tm.ErrTimeout) {
+			t.Errorf("unanswered Request: %v, want ErrTimeout", err)
+		}
+		got <- nil
+	}()
+	bob.expectRequest(sip.OPTIONS, wait)
+	bob.expectRequest(sip.OPTIONS, wait) // Timer E retransmission
+	<-got
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("gave up after %s, before fr_timer", d)
+	}
 }

@@ -3,15 +3,14 @@ package tm_test
 import (
 	"context"
 	"errors"
-
 	"fmt"
-	"github.com/locus-sip/locus/core"
-	"github.com/locus-sip/locus/modules/tm"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/locus-sip/locus/core"
+	"github.com/locus-sip/locus/modules/tm"
 )
 
 const wait = 2 * time.Second

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/locus-sip/locus/core"
 	"github.com/locus-sip/locus/core/coretest"
@@ -11,6 +12,7 @@ import (
 	"github.com/locus-sip/locus/modules/registrar"
 	"github.com/locus-sip/locus/modules/sl"
 	"github.com/locus-sip/locus/modules/store/memstore"
+	_ "github.com/locus-sip/locus/modules/tm" // the keepalive pings go through tm
 	"github.com/locus-sip/locus/modules/usrloc"
 )
 
@@ -26,6 +28,9 @@ func TestREADME(t *testing.T) {
 	m, err := coretest.LoadModule(t, memoryStore+coretest.Fences(t, doc, "yaml")[0], "nathelper")
 	if err != nil {
 		t.Fatalf("README configuration: %v", err)
+	}
+	if nh := m.(*nathelper.NATHelper); nh.Interval != core.Duration(30*time.Second) || nh.Failures != 3 {
+		t.Errorf("README configuration read as interval %v, failures %d", nh.Interval, nh.Failures)
 	}
 	for _, flag := range []string{"1", "2", "4", "8", "16", "32", "64", "128", "256"} {
 		if !strings.Contains(doc, "| `"+flag+"` |") {
@@ -76,7 +81,9 @@ func TestConfig(t *testing.T) {
 		{"default", "", 1, ""},
 		{"zero", "modules:\n  nathelper:\n    nat_addr_mode: 0\n", 0, ""},
 		{"out of range", "modules:\n  nathelper:\n    nat_addr_mode: 2\n", 0, "nat_addr_mode"},
-		{"unknown key", "modules:\n  nathelper:\n    natping_interval: 30\n", 0, "natping_interval"},
+		{"unknown key", "modules:\n  nathelper:\n    natping_intervall: 30\n", 0, "natping_intervall"},
+		{"timeout longer than the interval", "modules:\n  nathelper:\n    natping_interval: 1\n    keepalive_timeout: 2\n", 0, "keepalive_timeout"},
+		{"bad sipping_from", "modules:\n  nathelper:\n    sipping_from: nobody\n", 0, "sipping_from"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

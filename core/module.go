@@ -242,3 +242,36 @@ func moduleNames() string {
 	}
 	return s
 }
+
+// Reloader is a module with data of its own to reload on demand (a
+// credentials or address file): SIGHUP and the admin API's reload call it
+// next to the script's.
+type Reloader interface {
+	Reload() (changed bool, err error)
+}
+
+// ModuleReload is the outcome of one module's Reload.
+type ModuleReload struct {
+	Changed bool   `json:"changed"`
+	Error   string `json:"error,omitempty"`
+}
+
+// ReloadModules reloads every module that is a Reloader; a failure leaves
+// that module's current data in place and is reported, not returned.
+func (h *Host) ReloadModules() map[string]ModuleReload {
+	out := map[string]ModuleReload{}
+	for _, n := range h.order {
+		r, ok := h.mods[n].(Reloader)
+		if !ok {
+			continue
+		}
+		changed, err := r.Reload()
+		res := ModuleReload{Changed: changed}
+		if err != nil {
+			res.Error = err.Error()
+			h.Log.Warn("module reload refused, the current data stays", "module", n, "error", err)
+		}
+		out[n] = res
+	}
+	return out
+}

@@ -214,6 +214,7 @@ func (c *RunCmd) Run() error {
 		if sig == syscall.SIGHUP {
 			log.Info("SIGHUP: reloading script")
 			_, _, _ = rt.Reload()
+			host.ReloadModules()
 			continue
 		}
 		log.Info("shutting down", "signal", sig.String())

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -77,6 +78,9 @@ type Removed struct {
 type Reload struct {
 	Changed bool            `json:"changed"`
 	Script  core.ScriptInfo `json:"script"`
+	// Modules are the modules with data of their own (users file,
+	// address groups file), reloaded with the script.
+	Modules map[string]core.ModuleReload `json:"modules,omitempty"`
 }
 
 // Stats is GET /api/v1/stats.
@@ -125,6 +129,13 @@ func (a *Admin) routes() *http.ServeMux {
 	mux.HandleFunc("POST /api/v1/reload", a.reload)
 	mux.HandleFunc("GET /api/v1/stats", a.stats)
 	mux.HandleFunc("GET /api/v1/script", a.script)
+	if a.PProf {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 
@@ -159,7 +170,7 @@ func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "cross-origin request refused")
 		return
 	}
-	if a.token == nil && strings.HasPrefix(r.URL.Path, "/api/") && !literalHost(r.Host) {
+	if a.token == nil && (strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/debug/")) && !literalHost(r.Host) {
 		writeError(w, http.StatusForbidden, "without a token the API answers only requests for an IP address or localhost (Host "+r.Host+")")
 		return
 	}
@@ -191,13 +202,14 @@ func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mux.ServeHTTP(w, r)
 }
 
-// needsToken: every /api/ path when a token is set, and /metrics when
+// needsToken: every /api/ and /debug/ path when a token is set, and /metrics when
 // protect_metrics is on.
 func (a *Admin) needsToken(path string) bool {
 	if a.token == nil {
 		return false
 	}
-	return strings.HasPrefix(path, "/api/") || (a.ProtectMetrics && path == "/metrics")
+	return strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/debug/") ||
+		(a.ProtectMetrics && path == "/metrics")
 }
 
 // authorized compares the bearer token in constant time; hashing both

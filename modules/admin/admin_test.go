@@ -458,6 +458,10 @@ func TestReloadAndScript(t *testing.T) {
 	if code, _, body := f.do("POST", "/api/v1/reload", &rl); code != 200 || !rl.Changed || rl.Script.Generation != 2 || rl.Script.Reloads != 1 || rl.Script.Hash == info.Hash {
 		t.Fatalf("changed reload: %d %s", code, body)
 	}
+	// Modules with data of their own reload with the script.
+	if got := rl.Modules["reloadtest"]; !got.Changed || got.Error != "" {
+		t.Errorf("module reload reported as %+v in %+v", got, rl.Modules)
+	}
 	if err := os.WriteFile(f.script, []byte("function ksr_request_route()\n  if then\nend\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -229,8 +229,9 @@ func (a *Admin) remove(w http.ResponseWriter, r *http.Request, table, aor, ruid 
 
 // reloadFailure is the 422 body of a refused reload.
 type reloadFailure struct {
-	Error  string          `json:"error"`
-	Script core.ScriptInfo `json:"script"`
+	Error   string                       `json:"error"`
+	Script  core.ScriptInfo              `json:"script"`
+	Modules map[string]core.ModuleReload `json:"modules,omitempty"`
 }
 
 func (a *Admin) reload(w http.ResponseWriter, r *http.Request) {
@@ -240,11 +241,12 @@ func (a *Admin) reload(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Info("script reload requested through the admin API", "src", r.RemoteAddr)
 	info, changed, err := sc.ReloadScript()
+	mods := a.host.ReloadModules()
 	if err != nil {
-		writeJSON(w, http.StatusUnprocessableEntity, reloadFailure{Error: err.Error(), Script: info})
+		writeJSON(w, http.StatusUnprocessableEntity, reloadFailure{Error: err.Error(), Script: info, Modules: mods})
 		return
 	}
-	writeJSON(w, http.StatusOK, Reload{Changed: changed, Script: info})
+	writeJSON(w, http.StatusOK, Reload{Changed: changed, Script: info, Modules: mods})
 }
 
 func (a *Admin) script(w http.ResponseWriter, _ *http.Request) {

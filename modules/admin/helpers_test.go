@@ -43,8 +43,24 @@ func (r *readyTest) Ready(context.Context) error {
 	return nil
 }
 
+// reloadTest is a module with data of its own: Reload counts its calls
+// and fails when told to.
+type reloadTest struct {
+	Fail  string `yaml:"fail"`
+	calls int
+}
+
+func (r *reloadTest) Reload() (bool, error) {
+	r.calls++
+	if r.Fail != "" {
+		return false, errors.New(r.Fail)
+	}
+	return true, nil
+}
+
 func init() {
 	core.RegisterModule(core.ModuleInfo{Name: "readytest", New: func() core.Module { return &readyTest{} }})
+	core.RegisterModule(core.ModuleInfo{Name: "reloadtest", New: func() core.Module { return &reloadTest{} }})
 }
 
 // routeScript saves every REGISTER and answers anything else 404.

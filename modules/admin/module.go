@@ -42,6 +42,11 @@ type Admin struct {
 	// ProtectMetrics requires the token on /metrics too; the probes
 	// /healthz and /readyz are always open.
 	ProtectMetrics bool `yaml:"protect_metrics"`
+	// PProf serves Go's profiler under /debug/pprof/ (CPU, heap,
+	// goroutines, …). Off by default: a profile costs CPU while it runs
+	// and shows the program's internals; it needs the token when one is
+	// set.
+	PProf bool `yaml:"pprof"`
 
 	log             *slog.Logger
 	host            *core.Host

@@ -95,7 +95,7 @@ func startProxy(t *testing.T, src, yml string) *proxy {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	rt, err := script.New(script.Options{File: coretest.WriteScript(t, src), Exports: script.ExportsOf(h.Modules()), PoolSize: 4, Log: log})
+	rt, err := script.New(script.Options{File: coretest.WriteScript(t, src), Exports: script.ExportsOf(h.Modules()), PoolSize: 4, Log: log, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package tm
 
 import (
 	"context"
+	"errors"
 	"sort"
 
 	"github.com/emiago/sipgo/sip"
@@ -36,7 +37,10 @@ func (t *TM) LuaExports() []core.LuaFunc {
 			if m.Req.IsAck() {
 				return core.LuaInt(L, Error)
 			}
-			if _, err := t.newTxn(m); err != nil {
+			if _, err := t.newTxn(m); errors.Is(err, errRetransmission) {
+				m.Dropped = true
+				return core.LuaInt(L, 0)
+			} else if err != nil {
 				env.Log.Warn("tm: t_newtran", "error", err)
 				return core.LuaInt(L, Error)
 			}

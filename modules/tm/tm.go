@@ -18,6 +18,10 @@ const (
 	Error = -1
 )
 
+// errRetransmission is newTxn's answer to a request whose transaction
+// already exists.
+var errRetransmission = errors.New("tm: retransmission of a request in progress")
+
 // branchPrefix starts the Via branch of every request locus forwards:
 // the RFC 3261 magic cookie, then a marker.
 const branchPrefix = "z9hG4bKlc"
@@ -179,7 +183,14 @@ func (t *TM) newTxn(m *core.Msg) (*txn, error) {
 	t.mu.Lock()
 	if old := t.server[key]; old != nil {
 		t.mu.Unlock()
-		return nil, errors.New("tm: transaction exists (retransmission)")
+		// A retransmission that arrived while the original was still in
+		// the script: the transaction answers it.
+		old.mu.Lock()
+		if old.last != nil {
+			_ = old.sendUp(old.last)
+		}
+		old.mu.Unlock()
+		return nil, errRetransmission
 	}
 	t.server[key] = x
 	t.mu.Unlock()
@@ -326,6 +337,10 @@ func (t *TM) Relay(ctx context.Context, m *core.Msg) int {
 		return t.forwardStateless(ctx, m)
 	}
 	x, err := t.newTxn(m)
+	if errors.Is(err, errRetransmission) {
+		m.Dropped = true // absorbed: no reply of its own
+		return 0
+	}
 	if err != nil {
 		t.log.Warn("t_relay refused", "error", err, "call_id", callID(m.Req))
 		m.SetError(503, "Service Unavailable")

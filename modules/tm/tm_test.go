@@ -509,3 +509,22 @@ func TestRequest(t *testing.T) {
 		t.Errorf("gave up after %s, before fr_timer", d)
 	}
 }
+
+// A retransmission that arrives while the original is still in the script
+// is absorbed by the transaction the original creates: one INVITE reaches
+// the callee, the caller never sees an error.
+func TestRetransmissionDuringRoute(t *testing.T) {
+	src := strings.Replace(routeScript, "function ROUTE_HOOK() end", `function ROUTE_HOOK()
+	local x = 0
+	for i = 1, 200000 do x = x + i end -- a slow policy
+end`, 1)
+	px := startProxy(t, src, "")
+	alice, bob := newPhone(t, "alice"), newPhone(t, "bob")
+	bob.register(px, "bob", "", "")
+	inv := alice.invite(px.udp, "bob", "call-slow")
+	alice.sendMsg(px.udp, inv)
+	i := bob.expectRequest(sip.INVITE, wait)
+	bob.reply(px.udp, i, 200)
+	alice.expectResponse(200, wait)
+	bob.quiet(700 * time.Millisecond) // no second INVITE (locus's own retransmission stopped at the 200)
+}

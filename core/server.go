@@ -17,6 +17,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
+var setSIPLogger sync.Once
+
 // Server owns the SIP user agent and its listeners. Listeners and
 // transactions live outside script generations: a reload touches neither.
 type Server struct {
@@ -36,8 +38,10 @@ type Server struct {
 func NewServer(eng *Engine, log *slog.Logger) (*Server, error) {
 	sipLog := slog.New(quietSIP{log.Handler()}).With("module", "sip")
 	// sipgo's connection code logs through its package logger: without
-	// this its lines bypass locus's format and level.
-	sip.SetDefaultLogger(sipLog)
+	// this its lines bypass locus's format and level. It is process-wide
+	// and read by sipgo's goroutines without a lock, so it is set once:
+	// the first server's logger serves every later one (tests).
+	setSIPLogger.Do(func() { sip.SetDefaultLogger(sipLog) })
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(DefaultUserAgent),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),

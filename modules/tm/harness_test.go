@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -93,7 +94,8 @@ func startProxy(t *testing.T, src, yml string) *proxy {
 	}
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		// Not t.Log: sipgo keeps the first server's logger for the process.
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	rt, err := script.New(script.Options{File: coretest.WriteScript(t, src), Exports: script.ExportsOf(h.Modules()), PoolSize: 4, Log: log, Timeout: 2 * time.Second})
 	if err != nil {
@@ -126,13 +128,6 @@ func startProxy(t *testing.T, src, yml string) *proxy {
 		}
 	}
 	return p
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(b []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(b), "\n"))
-	return len(b), nil
 }
 
 // phone is a SIP endpoint on loopback that speaks raw SIP over UDP, or

@@ -2,6 +2,7 @@ package script_test
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -350,4 +351,34 @@ func gatherOne(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+func TestDstURIAndForceRport(t *testing.T) {
+	rt := coretest.Runtime(t, route(`
+		if KSR.setdsturi("not a uri") ~= -1 then error("bad URI accepted") end
+		if KSR.setdsturi("sip:10.0.0.1:5070;transport=tcp") ~= 1 then error("setdsturi") end
+		KSR.force_rport()
+		KSR.sl.send_reply(200, "ok")`), replyFuncs)
+	m, rec := coretest.Msg(t, coretest.Register)
+	m.SrcIP, m.SrcPort = "192.0.2.10", 40000 // the Via says 5060: NAT
+	core.NewEngine(rt, slog.New(slog.DiscardHandler), 0, "").Process(m)
+	res := rec.Final()
+	if res == nil || res.StatusCode != 200 {
+		t.Fatalf("reply %v", rec.Replies)
+	}
+	if m.DstURI != "sip:10.0.0.1:5070;transport=tcp" {
+		t.Errorf("$du = %q", m.DstURI)
+	}
+	if res.Destination() != "192.0.2.10:40000" {
+		t.Errorf("reply sent to %s, want the source port", res.Destination())
+	}
+	if rp, _ := res.Via().Params.Get("rport"); rp != "40000" {
+		t.Errorf("Via rport=%q, want 40000", rp)
+	}
+	rt2 := coretest.Runtime(t, route(`KSR.setdsturi("sip:10.0.0.1") KSR.resetdsturi() KSR.sl.send_reply(200, "ok")`), replyFuncs)
+	m2, _ := coretest.Msg(t, coretest.Register)
+	core.NewEngine(rt2, slog.New(slog.DiscardHandler), 0, "").Process(m2)
+	if m2.DstURI != "" {
+		t.Errorf("resetdsturi left %q", m2.DstURI)
+	}
 }

@@ -37,6 +37,7 @@ type Msg struct {
 	ConnID string
 
 	respond   Responder
+	yield     func() // see Blocking; nil on transports other than UDP
 	replied   atomic.Bool
 	replyCode atomic.Int32
 	// ReplyHeaders are added to the reply locus sends (KSR.hdr.append_to_reply).
@@ -105,6 +106,16 @@ func (m *Msg) SetLocal(addr net.Addr) {
 	}
 	if host, port, err := sip.ParseAddr(addr.String()); err == nil {
 		m.LocalIP, m.LocalPort = host, port
+	}
+}
+
+// Blocking tells the transport that the request is about to wait (a
+// store round trip, a group commit): the UDP worker handling it hands the
+// socket to another worker first, so that requests behind it are read
+// meanwhile. Cheap, and harmless to call more than once.
+func (m *Msg) Blocking() {
+	if m.yield != nil {
+		m.yield()
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -36,7 +37,38 @@ type udpListener struct {
 	maxPacket int
 	// stopping makes the workers return at their next read.
 	stopping atomic.Bool
+	// reader holds the reader roles: a worker takes one to read the
+	// socket and keeps it while it handles what it read, so that under
+	// load one goroutine reads, routes and replies without waking another
+	// per datagram. It hands its role on when the request is about to
+	// block (Msg.Blocking), or watch takes it after handoffAfter.
+	reader chan struct{}
+	// held[i] is true while worker i owns a reader role; busy[i] is when
+	// it started handling its current datagram (ns since epoch), 0 when
+	// it is not handling one.
+	held  []atomic.Bool
+	busy  []atomic.Int64
+	epoch time.Time
+	// raw drives the socket with raw system calls (udpraw_linux.go); nil
+	// where it cannot.
+	raw *rawUDP
 }
+
+// handoffAfter is how long a worker may handle one request before
+// another worker takes over reading the socket; it is also the period of
+// the watch.
+const handoffAfter = 20 * time.Millisecond
+
+// udpReaders is the number of workers reading a UDP socket at once: one
+// per two CPUs, so that each reader has a CPU to itself and the sipgo
+// parser, the script and the reply run where the datagram was read.
+func udpReaders(workers int) int {
+	n := max(1, runtime.GOMAXPROCS(0)/2)
+	return min(n, max(1, workers))
+}
+
+// udpReadBuffer is the receive buffer asked for each UDP socket.
+const udpReadBuffer = 4 << 20
 
 // maxDatagram is the largest UDP payload.
 const maxDatagram = 65535
@@ -47,35 +79,91 @@ func newUDPListener(conn *net.UDPConn, eng *Engine, log *slog.Logger, workers in
 		l.local = sip.Addr{IP: a.IP, Port: a.Port}
 	}
 	l.bufs.New = func() any { b := make([]byte, 0, 1500); return &b }
+	n := udpReaders(workers)
+	l.reader = make(chan struct{}, n)
+	for range n {
+		l.reader <- struct{}{}
+	}
+	// A burst, or a reader descheduled for a few milliseconds, must not
+	// overflow the socket: ask for a large buffer (the kernel caps it at
+	// net.core.rmem_max).
+	_ = conn.SetReadBuffer(udpReadBuffer)
+	l.raw = newRawUDP(conn)
+	l.held = make([]atomic.Bool, workers)
+	l.busy = make([]atomic.Int64, workers)
+	l.epoch = time.Now()
 	return l
 }
 
 func (l *udpListener) serve() {
 	for i := 0; i < l.workers; i++ {
 		l.wg.Add(1)
-		go l.worker()
+		go l.worker(i)
 	}
+	done := make(chan struct{})
+	go l.watch(done)
 	l.wg.Wait()
+	close(done)
 }
 
-func (l *udpListener) worker() {
+// yield gives worker i's reader role to the next worker, at most once
+// per role taken.
+func (l *udpListener) yield(i int) {
+	if l.held[i].CompareAndSwap(true, false) {
+		l.reader <- struct{}{}
+	}
+}
+
+// watch hands on the reader role of a worker stuck on one request for
+// longer than handoffAfter, for whatever blocks without Msg.Blocking.
+func (l *udpListener) watch(done <-chan struct{}) {
+	t := time.NewTicker(handoffAfter)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		now := int64(time.Since(l.epoch))
+		for i := range l.busy {
+			if s := l.busy[i].Load(); s > 0 && now-s > int64(handoffAfter) {
+				l.yield(i)
+			}
+		}
+	}
+}
+
+func (l *udpListener) worker(i int) {
 	defer l.wg.Done()
 	buf := make([]byte, l.maxPacket)
+	yield := func() { l.yield(i) }
+	rr := l.raw.newRecv(buf)
 	for {
-		n, src, err := l.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || l.stopping.Load() {
-				return
+		<-l.reader
+		l.held[i].Store(true)
+		for {
+			n, src, err := l.readFrom(buf, rr)
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) || l.stopping.Load() {
+					yield() // the next worker sees the same error and returns too
+					return
+				}
+				l.log.Warn("udp read", "error", err)
+				time.Sleep(10 * time.Millisecond)
+				continue
 			}
-			l.log.Warn("udp read", "error", err)
-			time.Sleep(10 * time.Millisecond)
-			continue
+			l.busy[i].Store(int64(time.Since(l.epoch)) | 1)
+			l.handle(buf[:n], src, yield)
+			l.busy[i].Store(0)
+			if !l.held[i].Load() {
+				break // the role went to another worker: queue for one again
+			}
 		}
-		l.handle(buf[:n], src)
 	}
 }
 
-func (l *udpListener) handle(data []byte, src netip.AddrPort) {
+func (l *udpListener) handle(data []byte, src netip.AddrPort, yield func()) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return // keep-alive (RFC 5626 CRLF) or padding
 	}
@@ -103,6 +191,7 @@ func (l *udpListener) handle(data []byte, src netip.AddrPort) {
 	req.Laddr = l.local
 	m := NewMsg(req, l.respond)
 	m.LocalIP, m.LocalPort = l.localIP(), l.local.Port
+	m.yield = yield
 	if req.CSeq() == nil || req.CallID() == nil || req.From() == nil || req.To() == nil {
 		// What no transaction can be built from gets a stateless 400, as
 		// sipgo's stream transports answer it.
@@ -148,7 +237,7 @@ func (l *udpListener) respond(res *sip.Response) error {
 	bp := l.bufs.Get().(*[]byte)
 	w := bytes.NewBuffer((*bp)[:0])
 	res.StringWrite(w)
-	_, err = l.conn.WriteToUDPAddrPort(w.Bytes(), dst)
+	err = l.writeTo(w.Bytes(), dst)
 	*bp = w.Bytes()[:0]
 	l.bufs.Put(bp)
 	return err

@@ -53,6 +53,7 @@ func (r *Registrar) lookup(ctx context.Context, m *core.Msg, table, uri string) 
 	if !r.Serves(host) {
 		return NotFound, nil
 	}
+	r.mayBlock(m)
 	bs, err := r.ul.Lookup(ctx, table, aor)
 	if err != nil {
 		return LookupError, err
@@ -176,6 +177,7 @@ func (r *Registrar) Registered(ctx context.Context, m *core.Msg, table, uri stri
 	if err != nil {
 		return false, err
 	}
+	r.mayBlock(m)
 	bs, err := r.ul.Lookup(ctx, table, aor)
 	return len(bs) > 0, err
 }

@@ -438,6 +438,19 @@ func (r *Registrar) SendReply(m *core.Msg) error {
 	return m.Send(res)
 }
 
+// mayBlock lets the transport hand the request's socket to another worker
+// before a location service call that can wait on I/O (every store but
+// memory:).
+func (r *Registrar) mayBlock(m *core.Msg) {
+	if m == nil {
+		return
+	}
+	if im, ok := r.ul.(interface{ Immediate() bool }); ok && im.Immediate() {
+		return
+	}
+	m.Blocking()
+}
+
 func (r *Registrar) save(ctx context.Context, m *core.Msg, table string, flags int, uri string) (Result, error) {
 	p, rerr := r.parse(m, uri, flags)
 	if p != nil {
@@ -448,6 +461,7 @@ func (r *Registrar) save(ctx context.Context, m *core.Msg, table string, flags i
 	}
 	res := Result{AOR: p.aor, Outbound: p.outbound, Path: p.path}
 	if !p.star && len(p.contacts) == 0 {
+		r.mayBlock(m)
 		bs, err := r.ul.Lookup(ctx, table, p.aor)
 		if err != nil {
 			return res, storeError(err)
@@ -462,6 +476,7 @@ func (r *Registrar) save(ctx context.Context, m *core.Msg, table string, flags i
 		socket = m.Transport + ":" + m.LocalIP + ":" + strconv.Itoa(m.LocalPort)
 	}
 	var o outcome
+	r.mayBlock(m)
 	bs, err := r.ul.Update(ctx, table, p.aor, func(cur []usrloc.Binding) ([]usrloc.Binding, error) {
 		o = outcome{}
 		if p.star {
@@ -532,8 +547,14 @@ func (r *Registrar) removeAll(p *request, cur []usrloc.Binding, now time.Time, o
 func (r *Registrar) apply(p *request, cur []usrloc.Binding, flags int, now time.Time, received, socket, connID string, o *outcome) ([]usrloc.Binding, error) {
 	next := make([]usrloc.Binding, len(cur))
 	copy(next, cur)
-	touched := make([]bool, len(cur))
-	removed := make([]bool, len(cur))
+	// Most AoRs have a few bindings: keep the marks on the stack.
+	var marks [2 * 8]bool
+	var touched, removed []bool
+	if len(cur) <= len(marks)/2 {
+		touched, removed = marks[:len(cur)], marks[len(cur):2*len(cur)]
+	} else {
+		touched, removed = make([]bool, len(cur)), make([]bool, len(cur))
+	}
 	var fresh []usrloc.Binding
 	for ci := range p.contacts {
 		c := &p.contacts[ci]
@@ -564,7 +585,8 @@ func (r *Registrar) apply(p *request, cur []usrloc.Binding, flags int, now time.
 		next[i] = r.binding(p, c, received, socket, connID, now, cur[i].RUID)
 		o.updated = true
 	}
-	out := make([]usrloc.Binding, 0, len(next)+len(fresh))
+	// next is this call's own copy: compact it in place.
+	out := next[:0]
 	var evictable []int // indexes in out of bindings this REGISTER did not touch
 	for i := range next {
 		if removed[i] {
@@ -617,6 +639,9 @@ func matchBinding(cur []usrloc.Binding, c *contact) int {
 		}
 		if b.Instance != "" {
 			continue
+		}
+		if b.Contact == c.raw {
+			return i // a refresh repeats the contact as it was saved
 		}
 		var u sip.Uri
 		if sip.ParseUri(b.Contact, &u) == nil && URIEqual(&u, &c.uri) {

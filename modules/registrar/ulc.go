@@ -27,6 +27,7 @@ func (r *Registrar) FetchContacts(ctx context.Context, m *core.Msg, table, uri, 
 	if err != nil {
 		return 0, err
 	}
+	r.mayBlock(m)
 	bs, err := r.ul.Lookup(ctx, table, aor)
 	if err != nil {
 		return 0, err

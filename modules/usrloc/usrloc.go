@@ -115,6 +115,14 @@ func (u *Usrloc) SetClock(now func() time.Time) { u.now = now }
 // Store returns the backing store.
 func (u *Usrloc) Store() Store { return u.store }
 
+// Immediate reports whether the store answers without waiting on I/O
+// (memory:), so that a caller holding a UDP socket need not hand it on
+// before a call (core.Msg.Blocking).
+func (u *Usrloc) Immediate() bool {
+	im, ok := u.store.(interface{ Immediate() bool })
+	return ok && im.Immediate()
+}
+
 // Cached reports whether lookups go through the read cache.
 func (u *Usrloc) Cached() bool { return u.cache != nil }
 

@@ -100,6 +100,9 @@ func (s *Store) shard(aor string) *shard {
 }
 
 // Get returns the AoR's bindings in a new slice.
+// Immediate reports that every call returns without waiting on I/O.
+func (s *Store) Immediate() bool { return true }
+
 func (s *Store) Get(_ context.Context, table, aor string) ([]usrloc.Binding, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed

@@ -5,13 +5,15 @@
 #                race tests (fuzz targets replay their seed corpora)
 #   make fuzz    a fuzzing campaign over every fuzz target
 #   make bench   Go benchmarks of the hot paths
+#   make bench-load  locus and Kamailio side by side under sipp load
+#                (bench/run.sh; installs sipp and Kamailio when missing)
 
 GO        ?= go
 FUZZTIME  ?= 200000x
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: all build run test deps fmt-check vet test-go fuzz bench clean
+.PHONY: all build run test deps fmt-check vet test-go fuzz bench bench-load clean
 
 all: build
 
@@ -77,6 +79,11 @@ fuzz:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+# The load harness: bench/README.md lists its knobs (STORE, RATES, ...),
+# passed through the environment.
+bench-load:
+	bench/run.sh
 
 clean:
 	rm -f locus

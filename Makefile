@@ -27,7 +27,7 @@ test: deps fmt-check vet test-go
 
 # Real peers and servers for the tests, from Debian: sipp (sip-tester),
 # sipsak, redis-server and PostgreSQL. Each is installed only when missing.
-DEB_NEEDS := sipp:sip-tester sipsak:sipsak redis-server:redis-server initdb:postgresql
+DEB_NEEDS := sipp:sip-tester sipsak:sipsak redis-server:redis-server initdb:postgresql svcrack:sipvicious
 deps:
 	@missing=""; \
 	for pair in $(DEB_NEEDS); do \

@@ -1,0 +1,5 @@
+//go:build !race
+
+package locustest
+
+const raceEnabled = false

@@ -3,6 +3,8 @@ package core
 import (
 	"context"
 	"log/slog"
+	"strconv"
+	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -77,4 +79,20 @@ func CheckString(L *lua.LState, n int) string {
 		L.ArgError(n, "string longer than 64 KiB")
 	}
 	return s
+}
+
+// CheckInt reads argument n as an integer. A numeric string counts, as in
+// Lua's own arithmetic and in Kamailio's KEMI ("KSR.sl.send_reply("404",
+// ...)" works there): ported scripts pass codes both ways.
+func CheckInt(L *lua.LState, n int) int {
+	switch v := L.Get(n).(type) {
+	case lua.LNumber:
+		return int(v)
+	case lua.LString:
+		if f, err := strconv.ParseFloat(strings.TrimSpace(string(v)), 64); err == nil && f == float64(int(f)) {
+			return int(f)
+		}
+	}
+	L.TypeError(n, lua.LTNumber)
+	return 0
 }

@@ -26,14 +26,14 @@ func (h *HTable) LuaExports() []core.LuaFunc {
 			return h.luaSet(env, L, "sht_seti", Int(L.CheckInt64(3)), 0)
 		}},
 		{Name: "sht_setxs", Fn: func(env *core.Env, L *lua.LState) int {
-			return h.luaSet(env, L, "sht_setxs", Str(core.CheckString(L, 3)), seconds(L.CheckInt(4)))
+			return h.luaSet(env, L, "sht_setxs", Str(core.CheckString(L, 3)), seconds(core.CheckInt(L, 4)))
 		}},
 		{Name: "sht_setxi", Fn: func(env *core.Env, L *lua.LState) int {
-			return h.luaSet(env, L, "sht_setxi", Int(L.CheckInt64(3)), seconds(L.CheckInt(4)))
+			return h.luaSet(env, L, "sht_setxi", Int(L.CheckInt64(3)), seconds(core.CheckInt(L, 4)))
 		}},
 		{Name: "sht_setex", Fn: func(env *core.Env, L *lua.LState) int {
 			t, key := h.args(env, L, "sht_setex")
-			exp := L.CheckInt(3)
+			exp := core.CheckInt(L, 3)
 			if t == nil || t.SetExpire(key, seconds(exp)) != nil {
 				return core.LuaInt(L, -1)
 			}

@@ -10,7 +10,7 @@ func (n *NATHelper) LuaExports() []core.LuaFunc {
 	return []core.LuaFunc{
 		{Name: "nat_uac_test", Fn: func(env *core.Env, L *lua.LState) int {
 			m := core.CheckMsg(env, L)
-			if n.UACTest(m, L.CheckInt(1)) != 0 {
+			if n.UACTest(m, core.CheckInt(L, 1)) != 0 {
 				return core.LuaInt(L, 1)
 			}
 			return core.LuaInt(L, -1)

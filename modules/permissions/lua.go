@@ -16,7 +16,7 @@ func (p *Permissions) LuaExports() []core.LuaFunc {
 			return p.result(L, p.AllowSource(m, group))
 		}},
 		{Name: "allow_address", Fn: func(env *core.Env, L *lua.LState) int {
-			group, ip, port := L.CheckInt(1), core.CheckString(L, 2), L.CheckInt(3)
+			group, ip, port := core.CheckInt(L, 1), core.CheckString(L, 2), core.CheckInt(L, 3)
 			a, ok := parseIP(env, "allow_address", ip)
 			return p.result(L, ok && p.Allow(group, a, port))
 		}},
@@ -25,7 +25,7 @@ func (p *Permissions) LuaExports() []core.LuaFunc {
 			return p.group(L, p.SourceGroup(m))
 		}},
 		{Name: "allow_address_group", Fn: func(env *core.Env, L *lua.LState) int {
-			ip, port := core.CheckString(L, 1), L.CheckInt(2)
+			ip, port := core.CheckString(L, 1), core.CheckInt(L, 2)
 			g := -1
 			if a, ok := parseIP(env, "allow_address_group", ip); ok {
 				g = p.Table().Group(a, port)

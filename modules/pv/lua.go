@@ -38,7 +38,7 @@ func (p *PV) LuaExports() []core.LuaFunc {
 		}},
 		{Name: "getvn", Fn: func(env *core.Env, L *lua.LState) int {
 			v, ok := p.get(env, L)
-			def := L.CheckInt(2)
+			def := core.CheckInt(L, 2)
 			if !ok || v.Type == Null {
 				return core.LuaInt(L, def)
 			}
@@ -48,7 +48,7 @@ func (p *PV) LuaExports() []core.LuaFunc {
 			return p.set(env, L, StrValue(core.CheckString(L, 2)))
 		}},
 		{Name: "seti", Fn: func(env *core.Env, L *lua.LState) int {
-			return p.set(env, L, IntValue(L.CheckInt(2)))
+			return p.set(env, L, IntValue(core.CheckInt(L, 2)))
 		}},
 		{Name: "unset", Fn: func(env *core.Env, L *lua.LState) int {
 			return p.set(env, L, Value{})

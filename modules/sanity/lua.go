@@ -10,7 +10,7 @@ func (s *Sanity) LuaExports() []core.LuaFunc {
 	return []core.LuaFunc{
 		{Name: "sanity_check", Fn: func(env *core.Env, L *lua.LState) int {
 			m := core.CheckMsg(env, L)
-			checks, uris, err := ParseFlags(L.CheckInt(1), L.CheckInt(2))
+			checks, uris, err := ParseFlags(core.CheckInt(L, 1), core.CheckInt(L, 2))
 			if err != nil {
 				env.Log.Error("sanity: sanity_check", "error", err)
 				return core.LuaInt(L, -1)

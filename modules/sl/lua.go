@@ -9,7 +9,7 @@ import (
 func (s *SL) LuaExports() []core.LuaFunc {
 	reply := func(env *core.Env, L *lua.LState) int {
 		m := core.CheckMsg(env, L)
-		code := L.CheckInt(1)
+		code := core.CheckInt(L, 1)
 		reason := core.CheckString(L, 2)
 		if err := s.SendReply(m, code, reason); err != nil {
 			env.Log.Warn("sl: reply not sent", "code", code, "error", err)

@@ -46,3 +46,15 @@ func TestSendReply(t *testing.T) {
 		})
 	}
 }
+
+// Ported scripts pass codes as strings, as Kamailio's KEMI accepts.
+func TestStringCode(t *testing.T) {
+	src := `function ksr_request_route() KSR.sl.send_reply("404", "Not Found") end`
+	if rec, _ := coretest.Route(t, src, coretest.Register, coretest.Export("sl", &sl.SL{})); rec.Code() != 404 {
+		t.Fatalf("string code: %d, want 404", rec.Code())
+	}
+	src = `function ksr_request_route() KSR.sl.send_reply("four", "Not Found") end`
+	if rec, _ := coretest.Route(t, src, coretest.Register, coretest.Export("sl", &sl.SL{})); rec.Code() != 500 {
+		t.Fatalf("non-numeric code: %d, want the script error's 500", rec.Code())
+	}
+}

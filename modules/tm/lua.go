@@ -51,7 +51,7 @@ func (t *TM) LuaExports() []core.LuaFunc {
 		}},
 		{Name: "t_reply", Fn: func(env *core.Env, L *lua.LState) int {
 			m := core.CheckMsg(env, L)
-			code, reason := L.CheckInt(1), core.CheckString(L, 2)
+			code, reason := core.CheckInt(L, 1), core.CheckString(L, 2)
 			if _, err := t.newTxn(m); err != nil {
 				env.Log.Warn("tm: t_reply", "error", err)
 				return core.LuaInt(L, Error)

@@ -21,11 +21,7 @@ func TestE2ELogIsJSON(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	p.stop(t)
-	p.Log.mu.Lock()
-	defer p.Log.mu.Unlock()
-	for i, r := range p.Log.recs {
-		if r == nil {
-			t.Errorf("stderr line is not JSON: %s", p.Log.lines[i])
-		}
+	for _, line := range p.Log.NotJSON() {
+		t.Errorf("stderr line is not JSON: %s", line)
 	}
 }

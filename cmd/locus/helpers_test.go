@@ -14,7 +14,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -36,6 +35,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"github.com/locus-sip/locus/internal/locustest"
 )
 
 // locusBin is the binary under test, built once by TestMain.
@@ -94,94 +94,7 @@ func raceEnabled() bool {
 }
 
 // logBuf collects the server's stderr, one JSON record per line.
-type logBuf struct {
-	mu    sync.Mutex
-	lines []string
-	recs  []map[string]any // nil entry for a line that is not JSON
-}
-
-func (b *logBuf) add(line string) {
-	var rec map[string]any
-	if json.Unmarshal([]byte(line), &rec) != nil {
-		rec = nil
-	}
-	b.mu.Lock()
-	b.lines = append(b.lines, line)
-	b.recs = append(b.recs, rec)
-	b.mu.Unlock()
-}
-
-// Records returns the JSON records whose msg is msg.
-func (b *logBuf) Records(msg string) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []map[string]any
-	for _, r := range b.recs {
-		if r != nil && r["msg"] == msg {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// Count is the number of records whose msg is msg.
-func (b *logBuf) Count(msg string) int { return len(b.Records(msg)) }
-
-// String is the whole log, for failure messages.
-func (b *logBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Join(b.lines, "\n")
-}
-
-// WaitCount polls until at least n records have msg msg, or fails.
-func (b *logBuf) WaitCount(t testing.TB, msg string, n int, timeout time.Duration) []map[string]any {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		recs := b.Records(msg)
-		if len(recs) >= n {
-			return recs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("log: %d %q records after %v, want %d; log:\n%s", len(recs), msg, timeout, n, b.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// WaitMatch polls until a record with msg msg, at index from or later
-// among those records, satisfies match; it fails after timeout.
-func (b *logBuf) WaitMatch(t testing.TB, msg string, from int, timeout time.Duration, match func(map[string]any) bool) map[string]any {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		recs := b.Records(msg)
-		for i := from; i < len(recs); i++ {
-			if match(recs[i]) {
-				return recs[i]
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("log: no matching %q record among the %d after #%d within %v; script history:\n%s",
-				msg, len(recs)-min(from, len(recs)), from, timeout, b.Grep("script "))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// Grep returns the log lines containing s.
-func (b *logBuf) Grep(s string) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []string
-	for _, l := range b.lines {
-		if strings.Contains(l, s) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
-}
+type logBuf = locustest.Log
 
 // errorContains matches a record whose error attribute contains s.
 func errorContains(s string) func(map[string]any) bool {
@@ -230,7 +143,7 @@ func startLocus(t testing.TB, args ...string) *locusProc {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
 		for sc.Scan() {
-			p.Log.add(sc.Text())
+			p.Log.Add(sc.Text())
 		}
 		_, _ = io.Copy(io.Discard, stderr)
 	}()

@@ -144,7 +144,7 @@ func Start(t testing.TB, args ...string) *Proc {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
 		for sc.Scan() {
-			p.Log.add(sc.Text())
+			p.Log.Add(sc.Text())
 		}
 		_, _ = io.Copy(io.Discard, stderr)
 	}()
@@ -221,7 +221,8 @@ type Log struct {
 	recs  []map[string]any // nil where the line is not JSON
 }
 
-func (l *Log) add(line string) {
+// Add records one line of the server's stderr.
+func (l *Log) Add(line string) {
 	var rec map[string]any
 	if json.Unmarshal([]byte(line), &rec) != nil {
 		rec = nil
@@ -270,6 +271,53 @@ func (l *Log) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.Join(l.lines, "\n")
+}
+
+// WaitMatch waits until a record with msg msg, at index from or later
+// among those records, satisfies match, and returns it; it fails the test
+// after timeout.
+func (l *Log) WaitMatch(t testing.TB, msg string, from int, timeout time.Duration, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		recs := l.Records(msg)
+		for i := from; i < len(recs); i++ {
+			if match(recs[i]) {
+				return recs[i]
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("locustest: no matching %q record among the %d after #%d within %v; script history:\n%s",
+				msg, len(recs)-min(from, len(recs)), from, timeout, l.Grep("script "))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// NotJSON returns the lines that are not JSON records.
+func (l *Log) NotJSON() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for i, r := range l.recs {
+		if r == nil {
+			out = append(out, l.lines[i])
+		}
+	}
+	return out
+}
+
+// Grep returns the log lines containing s.
+func (l *Log) Grep(s string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range l.lines {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // WriteFile writes content to path, failing the test on error.

@@ -26,7 +26,8 @@ run: build
 test: deps fmt-check vet test-go
 
 # Real peers and servers for the tests, from Debian: sipp (sip-tester),
-# sipsak, redis-server and PostgreSQL. Each is installed only when missing.
+# sipsak, redis-server, PostgreSQL and sipvicious (svcrack, for the
+# flood-ban example). Each is installed only when missing.
 DEB_NEEDS := sipp:sip-tester sipsak:sipsak redis-server:redis-server initdb:postgresql svcrack:sipvicious
 deps:
 	@missing=""; \

@@ -214,8 +214,7 @@ function ksr_route_natdetect()
 	if KSR.nathelper.nat_uac_test(19) > 0 then
 		if KSR.is_REGISTER() then
 			KSR.nathelper.fix_nated_register()
-		else
-			-- Kamailio: only when KSR.siputils.is_first_hop() > 0
+		elseif KSR.siputils.is_first_hop() > 0 then
 			KSR.nathelper.set_contact_alias()
 		end
 		KSR.pv.seti("$var(nats)", 1) -- Kamailio: KSR.setflag(FLT_NATS)

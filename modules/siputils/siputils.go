@@ -22,15 +22,31 @@ func HasToTag(req *sip.Request) bool {
 	return to != nil && to.Params.Has("tag")
 }
 
+// IsFirstHop reports whether locus is the first hop of the message: a
+// request with a single Via (nobody forwarded it yet), or a response
+// with two (locus's and its sender's).
+func IsFirstHop(m *core.Msg) bool {
+	if m.Res != nil {
+		return len(m.Res.GetHeaders("Via")) <= 2
+	}
+	return len(m.Req.GetHeaders("Via")) <= 1
+}
+
 // LuaExports lists KSR.siputils.
 func (*SipUtils) LuaExports() []core.LuaFunc {
-	return []core.LuaFunc{
-		{Name: "has_totag", Fn: func(env *core.Env, L *lua.LState) int {
-			if HasToTag(core.CheckMsg(env, L).Req) {
+	pred := func(f func(m *core.Msg) bool) func(env *core.Env, L *lua.LState) int {
+		return func(env *core.Env, L *lua.LState) int {
+			if f(core.CheckMsg(env, L)) {
 				return core.LuaInt(L, 1)
 			}
 			return core.LuaInt(L, -1)
-		}},
+		}
+	}
+	return []core.LuaFunc{
+		{Name: "has_totag", Fn: pred(func(m *core.Msg) bool { return HasToTag(m.Req) })},
+		{Name: "is_request", Fn: pred(func(m *core.Msg) bool { return m.Res == nil })},
+		{Name: "is_reply", Fn: pred(func(m *core.Msg) bool { return m.Res != nil })},
+		{Name: "is_first_hop", Fn: pred(IsFirstHop)},
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 	authdb "github.com/locus-sip/locus/modules/auth_db"
 )
 
-// usersCLI is how the lead wires the command into CLI.
+// usersCLI wires the command into a CLI as main.go does.
 type usersCLI struct {
 	Users UsersCmd `cmd:""`
 }

@@ -2,10 +2,10 @@ package core
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net"
 	"strconv"
 	"strings"
@@ -180,7 +180,7 @@ func (m *Msg) Send(res *sip.Response) error {
 	} else if m.replied.Load() {
 		return ErrReplied
 	}
-	if res.ContentLength() == nil {
+	if !hasContentLength(res) || res.ContentLength() == nil {
 		res.AppendHeader(sip.NewHeader("Content-Length", "0"))
 	}
 	if m.respond == nil {
@@ -209,13 +209,18 @@ func (m *Msg) newResponse(code int, reason string) *sip.Response {
 		}
 	}
 	dstPort := 0
-	for i, h := range req.GetHeaders("Via") {
+	i := 0 // index among the Via headers
+	for _, h := range req.Headers() {
+		if !isVia(h.Name()) {
+			continue
+		}
+		i++
 		via, ok := h.(*sip.ViaHeader)
-		if i > 0 || !ok {
+		if i > 1 || !ok {
 			res.AppendHeader(h)
 			continue
 		}
-		via = via.Clone()
+		via = cloneVia(via)
 		dstPort = via.Port
 		if m.SrcIP != "" {
 			rport, hasRport := via.Params.Get("rport")
@@ -240,7 +245,7 @@ func (m *Msg) newResponse(code int, reason string) *sip.Response {
 	}
 	if h := req.To(); h != nil {
 		if code > 100 && !h.Params.Has("tag") {
-			to := &sip.ToHeader{DisplayName: h.DisplayName, Address: h.Address, Params: h.Params.Clone()}
+			to := &sip.ToHeader{DisplayName: h.DisplayName, Address: h.Address, Params: withRoom(h.Params, 1)}
 			to.Params.Add("tag", m.toTag())
 			h = to
 		}
@@ -265,9 +270,52 @@ func (m *Msg) newResponse(code int, reason string) *sip.Response {
 		if m.Transport != "udp" {
 			dstPort = m.SrcPort // streams answer on the connection
 		}
-		res.SetDestination(net.JoinHostPort(m.SrcIP, strconv.Itoa(dstPort)))
+		res.SetDestination(joinHostPort(m.SrcIP, dstPort))
 	}
 	return res
+}
+
+// isVia reports sip.HeaderToLower(name) == "via" without lower-casing
+// other names into new strings.
+func isVia(name string) bool {
+	return len(name) == 3 && name[0]|0x20 == 'v' && name[1]|0x20 == 'i' && name[2]|0x20 == 'a'
+}
+
+// cloneVia is via.Clone() with room for the rport and received parameters
+// a reply adds, so adding them does not copy the parameters again.
+func cloneVia(via *sip.ViaHeader) *sip.ViaHeader {
+	c := &sip.ViaHeader{
+		ProtocolName:    via.ProtocolName,
+		ProtocolVersion: via.ProtocolVersion,
+		Transport:       via.Transport,
+		Host:            via.Host,
+	}
+	if via.Port > 0 {
+		c.Port = via.Port
+	}
+	if via.Params != nil {
+		c.Params = withRoom(via.Params, 2)
+	}
+	return c
+}
+
+// withRoom copies ps with room for n more parameters.
+func withRoom(ps sip.HeaderParams, n int) sip.HeaderParams {
+	return append(make(sip.HeaderParams, 0, len(ps)+n), ps...)
+}
+
+// joinHostPort is net.JoinHostPort(host, strconv.Itoa(port)) in one
+// allocation.
+func joinHostPort(host string, port int) string {
+	var buf [64]byte
+	b := buf[:0]
+	if strings.IndexByte(host, ':') >= 0 {
+		b = append(append(append(b, '['), host...), ']')
+	} else {
+		b = append(b, host...)
+	}
+	b = append(b, ':')
+	return string(strconv.AppendInt(b, int64(port), 10))
 }
 
 // sameHost reports whether a Via sent-by host is the IP address ip.
@@ -283,22 +331,51 @@ func sameHost(host, ip string) bool {
 // toTag derives the To tag of locus's replies from the request, so that a
 // retransmitted request gets the same tag.
 func (m *Msg) toTag() string {
-	h := fnv.New64a()
+	h := uint64(fnvOffset64)
 	if c := m.Req.CallID(); c != nil {
-		h.Write([]byte(*c))
+		h = fnv64a(h, string(*c))
 	}
 	if f := m.Req.From(); f != nil {
 		tag, _ := f.Params.Get("tag")
-		h.Write([]byte(tag))
+		h = fnv64a(h, tag)
 	}
 	if v := m.Req.Via(); v != nil {
 		b, _ := v.Params.Get("branch")
-		h.Write([]byte(b))
+		h = fnv64a(h, b)
 	}
 	if c := m.Req.CSeq(); c != nil {
-		h.Write([]byte{byte(c.SeqNo), byte(c.SeqNo >> 8), byte(c.SeqNo >> 16), byte(c.SeqNo >> 24)})
+		var n [4]byte
+		binary.LittleEndian.PutUint32(n[:], c.SeqNo)
+		h = fnv64a(h, string(n[:]))
 	}
-	return tagPrefix + strconv.FormatUint(h.Sum64(), 36)
+	var buf [32]byte
+	return string(strconv.AppendUint(append(buf[:0], tagPrefix...), h, 36))
+}
+
+// FNV-1a, 64 bits (hash/fnv's New64a), over strings without copying them.
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
+
+func fnv64a(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime64
+	}
+	return h
+}
+
+// hasContentLength reports whether res has a Content-Length header (or
+// its compact form), which res.ContentLength() looks for by lower-casing
+// every header name.
+func hasContentLength(res *sip.Response) bool {
+	for _, h := range res.Headers() {
+		if n := h.Name(); strings.EqualFold(n, "content-length") || strings.EqualFold(n, "l") {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckHeaderValue refuses text that would break the message framing when

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -216,4 +217,105 @@ func unquoteInstance(v string) string {
 	v = strings.Trim(v, `"`)
 	v = strings.TrimPrefix(v, "<")
 	return strings.TrimSuffix(v, ">")
+}
+
+// asciiEqualFold reports whether s equals lower, which is lower-case
+// ASCII, ignoring ASCII case: what sipgo's header-name lowering compares,
+// without a lower-cased copy.
+func asciiEqualFold(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// uriString is u.String() built in one allocation: sipgo's serialisation
+// parses the host as an IP address and assembles parameters in builders of
+// their own. The output is the same, byte for byte (TestURIString).
+func uriString(u *sip.Uri) string {
+	var stack [128]byte
+	return string(appendURI(stack[:0], u))
+}
+
+// appendURI appends u as sip.Uri.StringWrite writes it.
+func appendURI(buf []byte, u *sip.Uri) []byte {
+	if u.Scheme == "" {
+		buf = append(buf, "sip"...)
+	} else {
+		buf = append(buf, u.Scheme...)
+	}
+	buf = append(buf, ':')
+	if raw := u.Raw(); raw != "" {
+		return append(buf, raw...)
+	}
+	if u.HierarhicalSlashes {
+		buf = append(buf, "//"...)
+	}
+	if u.User != "" {
+		buf = append(buf, u.User...)
+		if u.Password != "" {
+			buf = append(buf, ':')
+			buf = append(buf, u.Password...)
+		}
+		buf = append(buf, '@')
+	}
+	if bareIPv6(u.Host) {
+		buf = append(buf, '[')
+		buf = append(buf, u.Host...)
+		buf = append(buf, ']')
+	} else {
+		buf = append(buf, u.Host...)
+	}
+	if u.Port > 0 {
+		buf = append(buf, ':')
+		buf = strconv.AppendInt(buf, int64(u.Port), 10)
+	}
+	if len(u.UriParams) > 0 {
+		buf = append(buf, ';')
+		buf = appendParams(buf, u.UriParams, ';')
+	}
+	if len(u.Headers) > 0 {
+		buf = append(buf, '?')
+		buf = appendParams(buf, u.Headers, '&')
+	}
+	return buf
+}
+
+// bareIPv6 reports an IPv6 address without brackets, as net.ParseIP sees
+// one (an IPv4-mapped address is IPv4 to it, and it takes no zone).
+func bareIPv6(host string) bool {
+	if strings.IndexByte(host, ':') < 0 {
+		return false // neither parser takes an IPv6 address without a colon
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Is6() && !ip.Is4In6() && ip.Zone() == ""
+}
+
+// appendParams appends parameters as sip.HeaderParams.ToString writes them.
+func appendParams(buf []byte, ps sip.HeaderParams, sep byte) []byte {
+	for i, kv := range ps {
+		if i > 0 {
+			buf = append(buf, sep)
+		}
+		buf = append(buf, kv.K...)
+		switch {
+		case strings.ContainsAny(kv.V, " \t"):
+			buf = append(buf, `="`...)
+			buf = append(buf, kv.V...)
+			buf = append(buf, '"')
+		case kv.V != "":
+			buf = append(buf, '=')
+			buf = append(buf, kv.V...)
+		}
+	}
+	return buf
 }

@@ -125,3 +125,25 @@ func FuzzRegister(f *testing.F) {
 		_, _ = r.Unregister(context.Background(), "location", "sip:alice@example.com", "")
 	})
 }
+
+// FuzzURIString checks that the registrar's URI serialisation writes what
+// sipgo's writes, byte for byte: stored contacts must not change form.
+func FuzzURIString(f *testing.F) {
+	for _, s := range []string{
+		"sip:alice@192.0.2.10:5060;transport=udp", "sip:alice@example.com", "sips:bob:secret@h:5061;transport=tls;lr",
+		"sip:[2001:db8::1]:5070", "sip:2001:db8::1", "sip:u@::ffff:192.0.2.1", "sip:u@fe80::1%25eth0",
+		"sip:u@h;ob;x=\"a b\";y", "sip:u@h?subject=hi&priority=urgent", "tel:+123;phone-context=x", "urn:uuid:1234",
+		"SIP:Alice@Example.COM:65535;Method=INVITE", "sip://host", "sip:host;p=", "sip:*", "sip:u@h:99999",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var u sip.Uri
+		if sip.ParseUri(s, &u) != nil {
+			return
+		}
+		if got, want := registrar.URIString(&u), u.String(); got != want {
+			t.Fatalf("%q: registrar writes %q, sipgo %q", s, got, want)
+		}
+	})
+}

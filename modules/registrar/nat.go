@@ -37,7 +37,7 @@ func natFlag(p *request, c *contact) uint32 {
 		return usrloc.FlagNAT
 	}
 	ip, err := netip.ParseAddr(strings.Trim(c.uri.Host, "[]"))
-	if err != nil || sameIP(ip.String(), p.srcIP) {
+	if err != nil || sameAddr(ip, p.srcIP) {
 		return 0
 	}
 	if ip.IsPrivate() || shared.Contains(ip) {
@@ -48,6 +48,15 @@ func natFlag(p *request, c *contact) uint32 {
 
 // shared is RFC 6598's carrier-grade NAT space.
 var shared = netip.MustParsePrefix("100.64.0.0/10")
+
+// sameAddr is sameIP(ip.String(), b) without formatting ip.
+func sameAddr(ip netip.Addr, b string) bool {
+	y, err := netip.ParseAddr(strings.Trim(b, "[]"))
+	if err != nil {
+		return ip.String() == b
+	}
+	return ip.Unmap() == y.Unmap()
+}
 
 func sameIP(a, b string) bool {
 	x, err1 := netip.ParseAddr(strings.Trim(a, "[]"))

@@ -62,6 +62,8 @@ type Registrar struct {
 	now       func() time.Time
 	ruidBase  string
 	ruidSeq   atomic.Uint64
+	socket    atomic.Pointer[socketName] // the last socketName
+	lastDate  atomic.Pointer[dateValue]
 }
 
 // New returns a registrar with Kamailio-compatible defaults.
@@ -114,7 +116,8 @@ func (r *Registrar) Serves(host string) bool {
 }
 
 func (r *Registrar) newRUID() string {
-	return r.ruidBase + strconv.FormatUint(r.ruidSeq.Add(1), 36)
+	var buf [48]byte
+	return string(strconv.AppendUint(append(buf[:0], r.ruidBase...), r.ruidSeq.Add(1), 36))
 }
 
 // contact is one parsed Contact of a REGISTER.
@@ -140,6 +143,9 @@ type request struct {
 	outbound bool
 	srcIP    string // where the REGISTER came from
 	viaNAT   bool   // its top Via does not name that address: NAT on the way
+	outcome  outcome
+	// one backs contacts for the usual REGISTER with one Contact.
+	one [1]contact
 }
 
 // parse validates the REGISTER and computes every contact's expiry. It
@@ -149,7 +155,35 @@ func (r *Registrar) parse(m *core.Msg, uri string, flags int) (*request, *Error)
 	if req.Method != sip.REGISTER {
 		return nil, fail(FailNotRegister, "save on "+req.Method.String())
 	}
-	if bad := unsupported(req); len(bad) > 0 {
+	// One pass over the headers collects what registration needs. Names
+	// are compared ASCII case-insensitively, without lower-casing copies.
+	var (
+		hs         []sip.Header
+		expiresHdr []sip.Header
+		allow      []string
+		require    []sip.Header
+		path       []string
+		ua         string
+	)
+	for _, h := range req.Headers() {
+		switch n := h.Name(); {
+		case asciiEqualFold(n, "contact"), asciiEqualFold(n, "m"):
+			hs = append(hs, h)
+		case asciiEqualFold(n, "expires"):
+			expiresHdr = append(expiresHdr, h)
+		case asciiEqualFold(n, "path"):
+			path = append(path, splitList(h.Value())...)
+		case asciiEqualFold(n, "allow"):
+			allow = append(allow, splitList(h.Value())...)
+		case asciiEqualFold(n, "user-agent"):
+			if ua == "" {
+				ua = cleanText(h.Value())
+			}
+		case asciiEqualFold(n, "require"):
+			require = append(require, h)
+		}
+	}
+	if bad := unsupported(require); len(bad) > 0 {
 		return nil, fail(FailUnsupported, strings.Join(bad, ", "), sip.NewHeader("Unsupported", strings.Join(bad, ", ")))
 	}
 	var (
@@ -176,7 +210,8 @@ func (r *Registrar) parse(m *core.Msg, uri string, flags int) (*request, *Error)
 	if !r.Serves(host) {
 		return nil, fail(FailDomain, "domain "+host+" not served")
 	}
-	out := &request{aor: aor}
+	out := &request{aor: aor, path: path, ua: ua}
+	out.contacts = out.one[:0]
 	if h := req.CallID(); h != nil {
 		out.callID = h.Value()
 	}
@@ -185,28 +220,6 @@ func (r *Registrar) parse(m *core.Msg, uri string, flags int) (*request, *Error)
 	}
 	if h := req.CSeq(); h != nil {
 		out.cseq = h.SeqNo
-	}
-	// One pass over the headers collects what registration needs.
-	var (
-		hs         []sip.Header
-		expiresHdr []sip.Header
-		allow      []string
-	)
-	for _, h := range req.Headers() {
-		switch strings.ToLower(h.Name()) {
-		case "contact", "m":
-			hs = append(hs, h)
-		case "expires":
-			expiresHdr = append(expiresHdr, h)
-		case "path":
-			out.path = append(out.path, splitList(h.Value())...)
-		case "allow":
-			allow = append(allow, splitList(h.Value())...)
-		case "user-agent":
-			if out.ua == "" {
-				out.ua = cleanText(h.Value())
-			}
-		}
 	}
 	hdrExpires := int64(-1)
 	if len(expiresHdr) > 0 {
@@ -239,7 +252,7 @@ func (r *Registrar) parse(m *core.Msg, uri string, flags int) (*request, *Error)
 		if c.uri.Host == "" {
 			return nil, fail(FailBadContact, "Contact URI without host")
 		}
-		c.raw = c.uri.String()
+		c.raw = uriString(&c.uri)
 		if !storable(c.raw) {
 			return nil, fail(FailBadContact, "Contact URI with invalid characters")
 		}
@@ -318,10 +331,11 @@ func (r *Registrar) parse(m *core.Msg, uri string, flags int) (*request, *Error)
 	return out, nil
 }
 
-// unsupported returns the Require option tags locus does not support.
-func unsupported(req *sip.Request) []string {
+// unsupported returns the option tags of the Require headers hs that
+// locus does not support.
+func unsupported(hs []sip.Header) []string {
 	var bad []string
-	for _, h := range req.GetHeaders("Require") {
+	for _, h := range hs {
 		for _, tag := range splitList(h.Value()) {
 			ok := false
 			for _, s := range Supported {
@@ -470,19 +484,19 @@ func (r *Registrar) save(ctx context.Context, m *core.Msg, table string, flags i
 		return res, nil
 	}
 	now := r.now()
-	received := m.Transport + ":" + m.SourceAddr()
+	received := protoAddr(m.Transport, m.SrcIP, m.SrcPort, true)
 	socket := ""
 	if m.LocalIP != "" {
-		socket = m.Transport + ":" + m.LocalIP + ":" + strconv.Itoa(m.LocalPort)
+		socket = r.socketName(m.Transport, m.LocalIP, m.LocalPort)
 	}
-	var o outcome
+	o := &p.outcome // p is on the heap already: o costs no allocation of its own
 	r.mayBlock(m)
 	bs, err := r.ul.Update(ctx, table, p.aor, func(cur []usrloc.Binding) ([]usrloc.Binding, error) {
-		o = outcome{}
+		*o = outcome{}
 		if p.star {
-			return r.removeAll(p, cur, now, &o)
+			return r.removeAll(p, cur, now, o)
 		}
-		return r.apply(p, cur, flags, now, received, socket, m.ConnID, &o)
+		return r.apply(p, cur, flags, now, received, socket, m.ConnID, o)
 	})
 	if err != nil {
 		return res, storeError(err)
@@ -499,6 +513,41 @@ func (r *Registrar) save(ctx context.Context, m *core.Msg, table string, flags i
 		res.Code = Updated // a retransmission changes nothing but succeeds
 	}
 	return res, nil
+}
+
+// protoAddr is "proto:ip:port", the IP in brackets when it is IPv6 and
+// brackets is set (net.JoinHostPort's form), built in one allocation.
+func protoAddr(proto, ip string, port int, brackets bool) string {
+	var stack [80]byte
+	buf := append(stack[:0], proto...)
+	buf = append(buf, ':')
+	if brackets && strings.IndexByte(ip, ':') >= 0 {
+		buf = append(buf, '[')
+		buf = append(buf, ip...)
+		buf = append(buf, ']')
+	} else {
+		buf = append(buf, ip...)
+	}
+	buf = append(buf, ':')
+	buf = strconv.AppendInt(buf, int64(port), 10)
+	return string(buf)
+}
+
+// socketName is the Socket of bindings saved from a local socket. A
+// server has a few sockets: the last name is kept and reused.
+func (r *Registrar) socketName(proto, ip string, port int) string {
+	if s := r.socket.Load(); s != nil && s.proto == proto && s.ip == ip && s.port == port {
+		return s.name
+	}
+	s := &socketName{proto: proto, ip: ip, port: port, name: protoAddr(proto, ip, port, false)}
+	r.socket.Store(s)
+	return s.name
+}
+
+type socketName struct {
+	proto, ip string
+	port      int
+	name      string
 }
 
 // outcome records what a save did, for its return code.
@@ -682,27 +731,7 @@ func (r *Registrar) okReply(m *core.Msg, res Result) (*sip.Response, error) {
 	}
 	now := r.now()
 	for i := range res.Bindings {
-		b := &res.Bindings[i]
-		var sb strings.Builder
-		sb.Grow(len(b.Contact) + 40)
-		sb.WriteByte('<')
-		sb.WriteString(b.Contact)
-		sb.WriteString(">;expires=")
-		sb.WriteString(strconv.Itoa(b.Remaining(now)))
-		if b.Q != usrloc.QUnset {
-			sb.WriteString(";q=")
-			sb.WriteString(FormatQ(b.Q))
-		}
-		if b.Instance != "" {
-			sb.WriteString(`;+sip.instance="<`)
-			sb.WriteString(b.Instance)
-			sb.WriteString(`>"`)
-			if b.RegID > 0 {
-				sb.WriteString(";reg-id=")
-				sb.WriteString(strconv.Itoa(b.RegID))
-			}
-		}
-		reply.AppendHeader(sip.NewHeader("Contact", sb.String()))
+		reply.AppendHeader(sip.NewHeader("Contact", contactLine(&res.Bindings[i], now)))
 	}
 	for _, p := range res.Path {
 		reply.AppendHeader(sip.NewHeader("Path", p))
@@ -710,9 +739,53 @@ func (r *Registrar) okReply(m *core.Msg, res Result) (*sip.Response, error) {
 	if res.Outbound {
 		reply.AppendHeader(sip.NewHeader("Require", "outbound"))
 	}
-	reply.AppendHeader(sip.NewHeader("Supported", strings.Join(Supported, ", ")))
-	reply.AppendHeader(sip.NewHeader("Date", now.UTC().Format(DateFormat)))
+	reply.AppendHeader(sip.NewHeader("Supported", supported))
+	reply.AppendHeader(sip.NewHeader("Date", r.date(now)))
 	return reply, nil
+}
+
+// supported is the Supported header value of the 200 OK.
+var supported = strings.Join(Supported, ", ")
+
+// contactLine is a binding as the 200 OK lists it: the contact with its
+// remaining expires, q and instance, built in one allocation.
+func contactLine(b *usrloc.Binding, now time.Time) string {
+	var stack [256]byte
+	buf := append(stack[:0], '<')
+	buf = append(buf, b.Contact...)
+	buf = append(buf, ">;expires="...)
+	buf = strconv.AppendInt(buf, int64(b.Remaining(now)), 10)
+	if b.Q != usrloc.QUnset {
+		buf = append(buf, ";q="...)
+		buf = append(buf, FormatQ(b.Q)...)
+	}
+	if b.Instance != "" {
+		buf = append(buf, `;+sip.instance="<`...)
+		buf = append(buf, b.Instance...)
+		buf = append(buf, `>"`...)
+		if b.RegID > 0 {
+			buf = append(buf, ";reg-id="...)
+			buf = strconv.AppendInt(buf, int64(b.RegID), 10)
+		}
+	}
+	return string(buf)
+}
+
+// date is the Date header value for now. Formatting it is kept for the
+// second it names: every reply of that second reuses it.
+func (r *Registrar) date(now time.Time) string {
+	sec := now.Unix()
+	if d := r.lastDate.Load(); d != nil && d.sec == sec {
+		return d.value
+	}
+	d := &dateValue{sec: sec, value: now.UTC().Format(DateFormat)}
+	r.lastDate.Store(d)
+	return d.value
+}
+
+type dateValue struct {
+	sec   int64
+	value string
 }
 
 func callIDOf(m *core.Msg) string {

@@ -3,6 +3,7 @@ package sanity
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"net"
 	"strconv"
 	"strings"
@@ -272,14 +273,14 @@ func checkRequiredHeaders(req *sip.Request) *Failure {
 	}
 	var from, to, callID, cseq int
 	for _, h := range req.Headers() {
-		switch sip.HeaderToLower(h.Name()) {
-		case "from", "f":
+		switch n := h.Name(); {
+		case asciiEqualFold(n, "from"), asciiEqualFold(n, "f"):
 			from++
-		case "to", "t":
+		case asciiEqualFold(n, "to"), asciiEqualFold(n, "t"):
 			to++
-		case "call-id", "i":
+		case asciiEqualFold(n, "call-id"), asciiEqualFold(n, "i"):
 			callID++
-		case "cseq":
+		case asciiEqualFold(n, "cseq"):
 			cseq++
 		}
 	}
@@ -341,6 +342,9 @@ func checkCSeqMethod(req *sip.Request) *Failure {
 }
 
 func checkCSeqValue(req *sip.Request) *Failure {
+	if _, ok := first(req, "cseq").(*sip.CSeqHeader); ok {
+		return nil // sipgo parsed the number as a uint32
+	}
 	num, _, ok := cseqParts(req)
 	switch {
 	case !ok:
@@ -358,7 +362,7 @@ func checkCSeqValue(req *sip.Request) *Failure {
 // (RFC 4475 mcl01) still show.
 func checkContentLength(req *sip.Request) *Failure {
 	body := len(req.Body())
-	for _, h := range all(req, "content-length", "l") {
+	for h := range all(req, "content-length", "l") {
 		n, err := strconv.ParseUint(strings.Trim(h.Value(), " \t"), 10, 32)
 		if err != nil {
 			return fail(CheckContentLength, 400, "Content-Length Failure")
@@ -373,7 +377,7 @@ func checkContentLength(req *sip.Request) *Failure {
 // checkExpires reads the value as Kamailio does: the number ends at the
 // first white space. Every Expires header is checked, not just the first.
 func checkExpires(req *sip.Request) *Failure {
-	for _, h := range all(req, "expires") {
+	for h := range all(req, "expires") {
 		v := strings.Trim(h.Value(), " \t")
 		if v == "" {
 			return fail(CheckExpires, 400, "Bad Expires Header")
@@ -392,7 +396,7 @@ func checkExpires(req *sip.Request) *Failure {
 // the first only) and compares tags case-insensitively.
 func (s *Sanity) checkProxyRequire(req *sip.Request) *Failure {
 	var unsupported []string
-	for _, h := range all(req, "proxy-require") {
+	for h := range all(req, "proxy-require") {
 		if strings.Trim(h.Value(), " \t") == "" {
 			return fail(CheckProxyRequire, 400, "Bad Proxy Require Header")
 		}
@@ -446,7 +450,7 @@ func checkParseURIs(req *sip.Request, uris URIChecks) *Failure {
 		}
 	}
 	if uris&URIContact != 0 {
-		for _, h := range all(req, "contact", "m") {
+		for h := range all(req, "contact", "m") {
 			u, ok := contactURI(h)
 			if !ok {
 				return fail(CheckParseURIs, 400, "Bad Contact Header")
@@ -506,7 +510,7 @@ func contactURI(h sip.Header) (*sip.Uri, bool) {
 // as in Kamailio, and is skipped by CheckAuthorization (Kamailio stops
 // there; locus goes on to the other headers).
 func checkCredentials(req *sip.Request, c Checks) *Failure {
-	for _, h := range all(req, "authorization", "proxy-authorization") {
+	for h := range all(req, "authorization", "proxy-authorization") {
 		cred, err := parseCredentials(h.Value())
 		if errors.Is(err, errNotDigest) {
 			if c == CheckDigest {
@@ -560,25 +564,65 @@ func first(req *sip.Request, names ...string) sip.Header {
 	return nil
 }
 
-// all returns the headers with one of the lower-case names, in order.
-func all(req *sip.Request, names ...string) []sip.Header {
-	var out []sip.Header
-	for _, h := range req.Headers() {
-		if matches(h, names) {
-			out = append(out, h)
+// all yields the headers with one of the lower-case names, in order,
+// without collecting them.
+func all(req *sip.Request, names ...string) iter.Seq[sip.Header] {
+	return func(yield func(sip.Header) bool) {
+		for _, h := range req.Headers() {
+			if matches(h, names) && !yield(h) {
+				return
+			}
 		}
 	}
-	return out
 }
 
+// asciiEqualFold reports whether s equals lower, which is lower-case
+// ASCII, ignoring ASCII case: sip.HeaderToLower's comparison without its
+// lower-cased copy.
+func asciiEqualFold(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// matches reports whether h's name equals one of the lower-case ASCII
+// names under Unicode case folding (strings.EqualFold). Only a name with
+// non-ASCII bytes can fold to another name, a shorter one (K, ſ), so the
+// others take the plain ASCII comparison.
 func matches(h sip.Header, names []string) bool {
 	n := h.Name()
 	for _, want := range names {
-		if strings.EqualFold(n, want) {
-			return true
+		switch {
+		case len(n) == len(want):
+			if asciiEqualFold(n, want) {
+				return true
+			}
+		case len(n) > len(want) && !isASCII(n):
+			if strings.EqualFold(n, want) {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // isUint32 accepts what Kamailio's str2valid_uint accepts: 1-10 digits,

@@ -15,6 +15,17 @@ type metrics struct {
 	expired       prometheus.Counter
 	cacheHits     prometheus.Counter
 	cacheMisses   prometheus.Counter
+	// ops holds each operation's series, resolved once: a label lookup
+	// per store call is measurable on the REGISTER path.
+	ops [len(opNames)]opMetrics
+}
+
+// opNames are the operations op records.
+var opNames = [...]string{"get", "update", "expire"}
+
+type opMetrics struct {
+	duration prometheus.Observer
+	errors   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, st Store) *metrics {
@@ -62,9 +73,8 @@ func newMetrics(reg prometheus.Registerer, st Store) *metrics {
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "locus_usrloc_bindings", Help: "Bindings in the location store (expired ones not yet swept included)."}, count(false)),
 		)
 	}
-	for _, op := range []string{"get", "update", "expire"} {
-		m.storeDuration.WithLabelValues(op)
-		m.storeErrors.WithLabelValues(op)
+	for i, op := range opNames {
+		m.ops[i] = opMetrics{duration: m.storeDuration.WithLabelValues(op), errors: m.storeErrors.WithLabelValues(op)}
 	}
 	return m
 }
@@ -73,6 +83,15 @@ func newMetrics(reg prometheus.Registerer, st Store) *metrics {
 func (m *metrics) op(name string, start time.Time, err error) {
 	if m == nil {
 		return
+	}
+	for i := range opNames {
+		if opNames[i] == name {
+			m.ops[i].duration.Observe(time.Since(start).Seconds())
+			if err != nil {
+				m.ops[i].errors.Inc()
+			}
+			return
+		}
 	}
 	m.storeDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil {

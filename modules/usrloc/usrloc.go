@@ -44,12 +44,13 @@ type Usrloc struct {
 	// served only while both still equal what they were before the store
 	// read that filled it. A fill that raced with a write can be stored,
 	// but is never served.
-	epochs  []atomic.Uint64
-	gen     atomic.Uint64
-	expired atomic.Pointer[[]func(Expired)]
-	now     func() time.Time
-	cancel  context.CancelFunc
-	done    chan struct{}
+	epochs   []atomic.Uint64
+	gen      atomic.Uint64
+	expired  atomic.Pointer[[]func(Expired)]
+	now      func() time.Time
+	clockSet bool // SetClock replaced now: time.Now readings are not its time
+	cancel   context.CancelFunc
+	done     chan struct{}
 }
 
 // New returns a Usrloc with defaults, before Provision.
@@ -110,7 +111,7 @@ func (u *Usrloc) init(st Store, log *slog.Logger) error {
 }
 
 // SetClock replaces the clock, for tests.
-func (u *Usrloc) SetClock(now func() time.Time) { u.now = now }
+func (u *Usrloc) SetClock(now func() time.Time) { u.now, u.clockSet = now, true }
 
 // Store returns the backing store.
 func (u *Usrloc) Store() Store { return u.store }
@@ -165,8 +166,11 @@ func (u *Usrloc) Lookup(ctx context.Context, table, aor string) ([]Binding, erro
 // Update implements Service. The cache is invalidated after the store
 // committed, before Update returns: a lookup that follows sees the write.
 func (u *Usrloc) Update(ctx context.Context, table, aor string, fn func(cur []Binding) ([]Binding, error)) ([]Binding, error) {
-	now := u.now()
 	start := time.Now()
+	now := start // one clock read serves both unless a test set the clock
+	if u.clockSet {
+		now = u.now()
+	}
 	var fnErr error
 	out, err := u.store.Update(ctx, table, aor, func(cur []Binding) ([]Binding, error) {
 		bs, err := fn(liveView(cur, now))

@@ -1,0 +1,4 @@
+package registrar
+
+// URIString exposes uriString to the external tests.
+var URIString = uriString

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,7 +59,9 @@ func (s *Server) sendUDP(t Target, msg sip.Message) error {
 	bp := l.bufs.Get().(*[]byte)
 	w := bytes.NewBuffer((*bp)[:0])
 	msg.StringWrite(w)
-	_, err = l.conn.WriteToUDPAddrPort(w.Bytes(), dst)
+	// The listener's raw sendto: the runtime's syscall path would wake
+	// its monitor thread for every message while locus is otherwise idle.
+	err = l.writeTo(w.Bytes(), dst)
 	*bp = w.Bytes()[:0]
 	l.bufs.Put(bp)
 	if err != nil {
@@ -93,47 +94,75 @@ func (s *Server) udpFor(dst netip.Addr) *udpListener {
 	return fallback
 }
 
+// socket is a listening address, parsed once when it is bound: SentBy
+// and IsMyself run for every forwarded request.
+type socket struct {
+	proto string
+	ip    netip.Addr // unmapped
+	port  int
+	host  string // ip as a Via or URI host: IPv6 in brackets
+}
+
+// addSocket records a bound listener ("proto:ip:port").
+func (s *Server) addSocket(a string) {
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	s.addrs = append(s.addrs, a)
+	p, addr, _ := strings.Cut(a, ":")
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return
+	}
+	ip := ap.Addr().Unmap()
+	s.sockets = append(s.sockets, socket{proto: p, ip: ip, port: int(ap.Port()), host: hostOf(ip)})
+}
+
+// socketList returns the listeners; the slice is only ever appended to.
+func (s *Server) socketList() []socket {
+	s.addrMu.RLock()
+	defer s.addrMu.RUnlock()
+	return s.sockets
+}
+
+func hostOf(ip netip.Addr) string {
+	if ip.Is6() && !ip.Is4In6() {
+		return "[" + ip.String() + "]"
+	}
+	return ip.String()
+}
+
 // SentBy returns the address of the socket of proto: its bound IP, or the
 // interface address towards dst when it is bound to every interface.
 func (s *Server) SentBy(proto, dst string) (string, int, error) {
-	for _, a := range s.Addrs() {
-		p, addr, _ := strings.Cut(a, ":")
-		if p != proto {
+	for _, k := range s.socketList() {
+		if k.proto != proto {
 			continue
 		}
-		ap, err := netip.ParseAddrPort(addr)
-		if err != nil {
-			continue
+		if k.ip.IsUnspecified() {
+			return s.routeTo(dst, k.ip), k.port, nil
 		}
-		ip := ap.Addr()
-		if ip.IsUnspecified() {
-			ip = s.routeTo(dst, ip)
-		}
-		host := ip.String()
-		if ip.Is6() && !ip.Is4In6() {
-			host = "[" + host + "]"
-		}
-		return host, int(ap.Port()), nil
+		return k.host, k.port, nil
 	}
 	return "", 0, fmt.Errorf("core: no %s socket", proto)
 }
 
 // routeTo finds the local address the kernel would send from to reach
-// dst (a connected UDP socket sends nothing). Results are cached.
-func (s *Server) routeTo(dst string, fallback netip.Addr) netip.Addr {
+// dst (a connected UDP socket sends nothing), as a host. Results are
+// cached.
+func (s *Server) routeTo(dst string, fallback netip.Addr) string {
 	ap, err := netip.ParseAddrPort(dst)
 	if err != nil {
-		return fallback
+		return hostOf(fallback)
 	}
 	if v, ok := s.routes.Load(ap.Addr()); ok {
-		return v.(netip.Addr)
+		return v.(string)
 	}
 	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(ap))
 	if err != nil {
-		return fallback
+		return hostOf(fallback)
 	}
 	defer c.Close()
-	local := c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+	local := hostOf(c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap())
 	if s.routeCount.Add(1) > 4096 {
 		s.routes.Clear()
 		s.routeCount.Store(0)
@@ -153,17 +182,11 @@ func (s *Server) IsMyself(host string, port int) bool {
 		return s.aliases[strings.ToLower(host)] && s.hasPort(port)
 	}
 	ip = ip.Unmap()
-	for _, a := range s.Addrs() {
-		_, addr, _ := strings.Cut(a, ":")
-		ap, err := netip.ParseAddrPort(addr)
-		if err != nil {
+	for _, k := range s.socketList() {
+		if !portMatches(k.port, port) {
 			continue
 		}
-		if !portMatches(int(ap.Port()), port) {
-			continue
-		}
-		lip := ap.Addr().Unmap()
-		if lip == ip || lip.IsUnspecified() && s.isLocalIP(ip) {
+		if k.ip == ip || k.ip.IsUnspecified() && s.isLocalIP(ip) {
 			return true
 		}
 	}
@@ -171,9 +194,8 @@ func (s *Server) IsMyself(host string, port int) bool {
 }
 
 func (s *Server) hasPort(port int) bool {
-	for _, a := range s.Addrs() {
-		i := strings.LastIndexByte(a, ':')
-		if p, err := strconv.Atoi(a[i+1:]); err == nil && portMatches(p, port) {
+	for _, k := range s.socketList() {
+		if portMatches(k.port, port) {
 			return true
 		}
 	}
@@ -216,8 +238,9 @@ func (s *Server) isLocalIP(ip netip.Addr) bool {
 
 // outboundState is the Server's bookkeeping for sending.
 type outboundState struct {
-	addrMu     sync.RWMutex // guards Server.addrs, appended while serving
-	routes     sync.Map     // netip.Addr → local netip.Addr
+	addrMu     sync.RWMutex // guards Server.addrs and sockets, appended while serving
+	sockets    []socket
+	routes     sync.Map // netip.Addr → local address as a host
 	routeCount atomic.Int64
 	aliasMu    sync.RWMutex
 	aliases    map[string]bool

@@ -85,9 +85,7 @@ func (s *Server) Listen(socks []Listen) error {
 			s.Close()
 			return fmt.Errorf("core: listen %s: %w", l.Socket, err)
 		}
-		s.addrMu.Lock()
-		s.addrs = append(s.addrs, addr)
-		s.addrMu.Unlock()
+		s.addSocket(addr)
 		s.log.Info("listening", "proto", l.Proto(), "addr", addr[len(l.Proto())+1:])
 	}
 	return nil

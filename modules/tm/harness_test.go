@@ -83,7 +83,7 @@ modules:
     wait_timer: 200ms
 `
 
-func startProxy(t *testing.T, src, yml string) *proxy {
+func startProxy(t testing.TB, src, yml string) *proxy {
 	t.Helper()
 	if yml == "" {
 		yml = baseConfig
@@ -133,16 +133,19 @@ func startProxy(t *testing.T, src, yml string) *proxy {
 // phone is a SIP endpoint on loopback that speaks raw SIP over UDP, or
 // over one TCP connection.
 type phone struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	udp  *net.UDPConn
 	tcp  net.Conn
 	addr string // local "ip:port"
 	in   chan sip.Message
 	seq  atomic.Int64
+	// seen holds the requests received (method and top Via branch), so
+	// that a retransmission of one is skipped; used by the test goroutine.
+	seen map[string]bool
 }
 
-func newPhone(t *testing.T, name string) *phone {
+func newPhone(t testing.TB, name string) *phone {
 	t.Helper()
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -170,7 +173,7 @@ func newPhone(t *testing.T, name string) *phone {
 
 // newTCPPhone connects to the proxy's TCP socket; its Contact port is a
 // port nothing listens on, as behind NAT.
-func newTCPPhone(t *testing.T, name, proxyTCP string) *phone {
+func newTCPPhone(t testing.TB, name, proxyTCP string) *phone {
 	t.Helper()
 	c, err := net.Dial("tcp", proxyTCP)
 	if err != nil {
@@ -337,8 +340,18 @@ func (p *phone) expectRequest(method sip.RequestMethod, timeout time.Duration) *
 	deadline := time.Now().Add(timeout)
 	for {
 		m := p.next(time.Until(deadline))
-		if r, ok := m.(*sip.Request); ok && r.Method == method {
-			return r
+		if r, ok := m.(*sip.Request); ok {
+			key := string(r.Method) + " " + mustParam(r.Via(), "branch")
+			if p.seen == nil {
+				p.seen = map[string]bool{}
+			}
+			if p.seen[key] && r.Method != method {
+				continue // a retransmission (UDP, Timer A/E) of one already seen
+			}
+			p.seen[key] = true
+			if r.Method == method {
+				return r
+			}
 		}
 		if r, ok := m.(*sip.Response); ok && r.StatusCode == 100 {
 			continue

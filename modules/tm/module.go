@@ -53,9 +53,10 @@ type TM struct {
 	metrics *metrics
 
 	mu     sync.Mutex
-	server map[string]*txn
+	server map[serverKey]*txn
 	client map[string]*branch
 	uac    map[string]chan *sip.Response // Request's own transactions
+	waits  waitQueue                     // finished transactions until their wait is over
 	seq    atomic.Uint64
 	count  atomic.Int64
 	closed atomic.Bool
@@ -77,7 +78,7 @@ func New() *TM {
 		AutoInv100:      true,
 		MaxTransactions: 100000,
 		log:             slog.New(slog.DiscardHandler),
-		server:          map[string]*txn{},
+		server:          map[serverKey]*txn{},
 		client:          map[string]*branch{},
 		uac:             map[string]chan *sip.Response{},
 	}
@@ -117,6 +118,7 @@ func (t *TM) Validate() error {
 // Cleanup stops every timer; transactions in progress are abandoned.
 func (t *TM) Cleanup() error {
 	t.closed.Store(true)
+	t.waits.close()
 	t.mu.Lock()
 	txs := make([]*txn, 0, len(t.server))
 	for _, x := range t.server {

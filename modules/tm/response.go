@@ -71,13 +71,14 @@ func (x *txn) onResponse(b *branch, res *sip.Response) {
 		if b.state == calling {
 			b.state = proceeding
 			if invite {
-				b.stopRetrans()
+				b.retransAt = time.Time{}
 			} else {
 				b.interval = time.Duration(x.tm.T2)
 			}
 		}
-		if invite && b.fr != nil {
-			b.fr.Reset(time.Duration(x.tm.FrInvTimer)) // Timer C
+		if invite && b.timer != nil {
+			b.frAt = time.Now().Add(time.Duration(x.tm.FrInvTimer)) // Timer C
+			b.rearm()
 		}
 		if b.cancelWanted {
 			b.sendCancel()

@@ -3,6 +3,7 @@ package tm
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,7 +31,7 @@ const branchPrefix = "z9hG4bKlc"
 // transactions of its branches.
 type txn struct {
 	tm  *TM
-	key string
+	key serverKey
 	m   *core.Msg
 	up  core.Target
 
@@ -66,9 +67,12 @@ type branch struct {
 	res       *sip.Response
 	local     bool // ended by locus itself (timeout, send failure)
 	localCode int
-	retrans   *time.Timer
+	// timer drives retransmission (until retransAt is zero) and the
+	// final-response timeout (frAt): one timer, not one for each.
+	timer     *time.Timer
+	retransAt time.Time
 	interval  time.Duration
-	fr        *time.Timer
+	frAt      time.Time
 
 	cancelWanted bool
 	cancelReq    *sip.Request
@@ -84,19 +88,27 @@ const (
 
 // serverKey identifies the server transaction of a request (RFC 3261
 // §17.2.3): the top Via's branch and sent-by, and the method, with ACK
-// and CANCEL matching the INVITE they refer to when asked.
-func serverKey(req *sip.Request, method sip.RequestMethod) string {
+// and CANCEL matching the INVITE they refer to when asked. A struct of
+// the parsed fields: building a string key for every request cost an
+// allocation each.
+type serverKey struct {
+	branch string // or Call-ID|From tag|CSeq number for RFC 2543 peers
+	host   string
+	port   int
+	method sip.RequestMethod
+}
+
+// serverKeyOf returns the key of req's server transaction; ok is false
+// for a request without Via.
+func serverKeyOf(req *sip.Request, method sip.RequestMethod) (k serverKey, ok bool) {
 	via := req.Via()
 	if via == nil {
-		return ""
+		return serverKey{}, false
 	}
 	br, _ := via.Params.Get("branch")
-	var b strings.Builder
-	if strings.HasPrefix(br, "z9hG4bK") {
-		b.Grow(len(br) + len(via.Host) + 16)
-		b.WriteString(br)
-	} else {
+	if !strings.HasPrefix(br, "z9hG4bK") {
 		// RFC 2543 peers: Call-ID, From tag and CSeq number identify it.
+		var b strings.Builder
 		if c := req.CallID(); c != nil {
 			b.WriteString(string(*c))
 		}
@@ -107,14 +119,9 @@ func serverKey(req *sip.Request, method sip.RequestMethod) string {
 		if c := req.CSeq(); c != nil {
 			b.WriteString("|" + strconv.FormatUint(uint64(c.SeqNo), 10))
 		}
+		br = b.String()
 	}
-	b.WriteByte('|')
-	b.WriteString(via.Host)
-	b.WriteByte(':')
-	b.WriteString(strconv.Itoa(via.Port))
-	b.WriteByte('|')
-	b.WriteString(string(method))
-	return b.String()
+	return serverKey{branch: br, host: via.Host, port: via.Port, method: method}, true
 }
 
 // txnOf returns the transaction the current request already has.
@@ -137,8 +144,8 @@ func (t *TM) Intercept(m *core.Msg) bool {
 	if method == sip.ACK {
 		method = sip.INVITE
 	}
-	key := serverKey(req, method)
-	if key == "" {
+	key, ok := serverKeyOf(req, method)
+	if !ok {
 		return false
 	}
 	t.mu.Lock()
@@ -174,8 +181,8 @@ func (t *TM) newTxn(m *core.Msg) (*txn, error) {
 	if t.MaxTransactions > 0 && t.count.Load() >= int64(t.MaxTransactions) {
 		return nil, errors.New("tm: too many transactions in progress")
 	}
-	key := serverKey(m.Req, m.Req.Method)
-	if key == "" {
+	key, ok := serverKeyOf(m.Req, m.Req.Method)
+	if !ok {
 		return nil, errors.New("tm: request without Via")
 	}
 	m.StampVia()
@@ -265,7 +272,7 @@ func (x *txn) maybeFinish() {
 	if x.m.Req.Method == sip.INVITE && x.final >= 300 && x.up.Proto == "udp" {
 		wait = max(wait, 64*time.Duration(x.tm.T1)) // Timer H
 	}
-	time.AfterFunc(wait, x.remove)
+	x.tm.waits.add(x, wait)
 }
 
 func (x *txn) remove() {
@@ -299,12 +306,13 @@ func (x *txn) stopTimers() {
 }
 
 func (b *branch) stopTimers() {
-	for _, tm := range []*time.Timer{b.retrans, b.fr, b.cancelTimer} {
+	for _, tm := range []*time.Timer{b.timer, b.cancelTimer} {
 		if tm != nil {
 			tm.Stop()
 		}
 	}
-	b.retrans, b.fr, b.cancelTimer = nil, nil, nil
+	b.timer, b.cancelTimer = nil, nil
+	b.retransAt = time.Time{}
 }
 
 // routeDone runs when the request route (or a failure route) returned:
@@ -405,7 +413,10 @@ func (t *TM) Relay(ctx context.Context, m *core.Msg) int {
 
 // invite returns the INVITE transaction a CANCEL refers to.
 func (t *TM) invite(req *sip.Request) *txn {
-	key := serverKey(req, sip.INVITE)
+	key, ok := serverKeyOf(req, sip.INVITE)
+	if !ok {
+		return nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.server[key]
@@ -481,7 +492,7 @@ func (x *txn) localResponse(code int) *sip.Response {
 // Request-URI, the route set from the binding's Path, Max-Forwards,
 // Record-Route and locus's Via; and where it goes (RFC 3261 §16.6).
 func (t *TM) branchRequest(ctx context.Context, m *core.Msg, tg core.Branch) (*sip.Request, core.Target, error) {
-	req := m.Req.Clone()
+	req := copyRequest(m.Req)
 	if tg.URI != "" {
 		var ru sip.Uri
 		if err := sip.ParseUri(tg.URI, &ru); err != nil {
@@ -545,6 +556,22 @@ func (t *TM) branchRequest(ctx context.Context, m *core.Msg, tg core.Branch) (*s
 	return req, target, nil
 }
 
+// copyRequest is a deep copy of req for a branch. sip.Request.Clone
+// also works out the request's destination from its Route set (with
+// fmt) and grows the header list from nothing, a third of a branch's
+// allocations; a branch sets its own destination and transport.
+func copyRequest(req *sip.Request) *sip.Request {
+	c := sip.NewRequest(req.Method, req.Recipient) // copies the URI's parameters
+	c.SipVersion = req.SipVersion
+	for _, h := range req.Headers() {
+		c.AppendHeader(sip.HeaderClone(h))
+	}
+	c.SetBody(slices.Clone(req.Body()))
+	c.SetSource(req.Source())
+	c.Laddr = req.Laddr
+	return c
+}
+
 func recordRoute(host string, port int, proto string) *sip.RecordRouteHeader {
 	u := sip.Uri{Scheme: "sip", Host: strings.Trim(host, "[]"), Port: port, UriParams: sip.NewParams()}
 	if proto != "udp" {
@@ -587,59 +614,77 @@ func nextHop(ctx context.Context, req *sip.Request, tg core.Branch) (core.Target
 	return core.TargetOf(ctx, &req.Recipient)
 }
 
-// startTimers arms retransmission (UDP) and the final-response timeout;
-// x.mu is held.
+// startTimers arms retransmission (UDP) and the final-response timeout
+// on the branch's one timer; x.mu is held.
 func (b *branch) startTimers() {
 	t := b.t.tm
+	now := time.Now()
 	if b.target.Proto == "udp" {
 		b.interval = time.Duration(t.T1)
-		b.retrans = time.AfterFunc(b.interval, b.retransmit)
+		b.retransAt = now.Add(b.interval)
 	}
-	b.fr = time.AfterFunc(time.Duration(t.FrTimer), b.timeout)
+	b.frAt = now.Add(time.Duration(t.FrTimer))
+	b.timer = time.AfterFunc(b.next().Sub(now), b.tick)
 }
 
-func (b *branch) retransmit() {
-	x := b.t
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if b.state == completed || b.retrans == nil {
-		return
+// next is when the branch's timer is due: the next retransmission or the
+// final-response timeout; x.mu is held.
+func (b *branch) next() time.Time {
+	if !b.retransAt.IsZero() && b.retransAt.Before(b.frAt) {
+		return b.retransAt
 	}
-	if out := x.tm.outbound(); out != nil {
-		_ = out.Send(context.Background(), b.target, b.req)
-	}
-	if b.req.Method == sip.INVITE {
-		b.interval *= 2 // Timer A
-	} else {
-		b.interval = min(2*b.interval, time.Duration(x.tm.T2)) // Timer E
-	}
-	b.retrans.Reset(b.interval)
+	return b.frAt
 }
 
-// timeout ends a branch that got no final response in time with 408; an
-// INVITE branch that had a provisional is cancelled first.
-func (b *branch) timeout() {
+// rearm moves the branch's timer to its next deadline; x.mu is held.
+func (b *branch) rearm() {
+	if b.timer != nil {
+		b.timer.Reset(time.Until(b.next()))
+	}
+}
+
+// tick runs when the branch's timer fires: a timeout, or a
+// retransmission (Timer A, or E for other methods).
+func (b *branch) tick() {
 	x := b.t
 	x.mu.Lock()
-	if b.state == completed {
+	if b.state == completed || b.timer == nil {
 		x.mu.Unlock()
 		return
 	}
+	now := time.Now()
+	if !now.Before(b.frAt) {
+		b.timeout() // unlocks
+		return
+	}
+	if !b.retransAt.IsZero() && !now.Before(b.retransAt) {
+		if out := x.tm.outbound(); out != nil {
+			_ = out.Send(context.Background(), b.target, b.req)
+		}
+		if b.req.Method == sip.INVITE {
+			b.interval *= 2 // Timer A
+		} else {
+			b.interval = min(2*b.interval, time.Duration(x.tm.T2)) // Timer E
+		}
+		b.retransAt = now.Add(b.interval)
+	}
+	b.rearm()
+	x.mu.Unlock()
+}
+
+// timeout ends a branch that got no final response in time with 408; an
+// INVITE branch that had a provisional is cancelled first. x.mu is held
+// and released.
+func (b *branch) timeout() {
+	x := b.t
 	if b.state == proceeding && b.req.Method == sip.INVITE {
 		b.sendCancel()
 	}
 	b.state = completed
 	b.local, b.localCode = true, 408
-	b.stopRetrans()
+	b.retransAt = time.Time{}
 	x.mu.Unlock()
 	x.complete()
-}
-
-func (b *branch) stopRetrans() {
-	if b.retrans != nil {
-		b.retrans.Stop()
-		b.retrans = nil
-	}
 }
 
 // cancel cancels every branch still in progress (a CANCEL from the

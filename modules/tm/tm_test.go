@@ -528,3 +528,41 @@ end`, 1)
 	alice.expectResponse(200, wait)
 	bob.quiet(700 * time.Millisecond) // no second INVITE (locus's own retransmission stopped at the 200)
 }
+
+// Over UDP an unanswered INVITE is sent again at T1, 2·T1, 4·T1 (Timer A)
+// with the same branch, until a provisional comes; fr_inv_timer then
+// bounds the wait (Timer C).
+func TestRetransmitTimerA(t *testing.T) {
+	cfg := strings.NewReplacer("fr_timer: 2s", "fr_timer: 2s\n    t1: 100ms\n    t2: 400ms", "fr_inv_timer: 3s", "fr_inv_timer: 500ms").Replace(baseConfig)
+	px := startProxy(t, routeScript, cfg)
+	alice, bob := newPhone(t, "alice"), newPhone(t, "bob")
+	bob.register(px, "bob", "", "")
+
+	alice.invite(px.udp, "bob", "call-retransmit")
+	first := bob.expectRequest(sip.INVITE, wait)
+	start := time.Now()
+	branch := mustParam(first.Via(), "branch")
+	var gaps []time.Duration
+	last := start
+	for range 3 {
+		inv := bob.expectRequest(sip.INVITE, wait)
+		if b := mustParam(inv.Via(), "branch"); b != branch {
+			t.Fatalf("retransmission has branch %q, want %q", b, branch)
+		}
+		gaps = append(gaps, time.Since(last))
+		last = time.Now()
+	}
+	// 100, 200, 400 ms; scheduling may stretch them, never shrink them much.
+	for i, want := range []time.Duration{100, 200, 400} {
+		if g := gaps[i]; g < want*time.Millisecond*8/10 {
+			t.Errorf("retransmission %d after %s, want about %d ms", i+1, g, want)
+		}
+	}
+	bob.reply(px.udp, first, 180)
+	alice.expectResponse(180, wait)
+	bob.quiet(300 * time.Millisecond) // no retransmission after a provisional
+	c := bob.expectRequest(sip.CANCEL, wait)
+	bob.reply(px.udp, c, 200)
+	bob.reply(px.udp, first, 487)
+	alice.expectResponse(408, wait)
+}

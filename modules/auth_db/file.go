@@ -11,13 +11,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/fsnotify/fsnotify"
+	"github.com/locus-sip/locus/internal/filewatch"
 	"github.com/locus-sip/locus/modules/auth"
 )
 
@@ -174,8 +172,7 @@ type File struct {
 	opened bool // OpenFile returned: later loads are logged
 
 	reloads, failures atomic.Uint64
-	stop              context.CancelFunc
-	done              chan struct{}
+	watcher           *filewatch.Watcher
 }
 
 // OpenFile loads a credentials file. A file that does not exist yet is an
@@ -302,74 +299,29 @@ func (f *File) Subscriber(_ context.Context, _, username, domain string) (bool, 
 
 // Debounce is how long the watcher waits after the last change in the
 // file's directory before reloading.
-const Debounce = 150 * time.Millisecond
+const Debounce = filewatch.Debounce
 
-// Watch reloads the file when it changes, until ctx ends or Close. It
-// watches the directory, not the file, as the script watcher does:
-// editors, "locus users" and Kubernetes replace files by rename.
+// Watch reloads the file when it changes, until ctx ends or Close.
 func (f *File) Watch(ctx context.Context) error {
-	w, err := fsnotify.NewWatcher()
+	w, err := filewatch.Start(ctx, f.path, f.log, "auth_db: credentials file watcher", func() {
+		_, _ = f.Reload() // logs its outcome; unchanged content is a no-op
+	})
 	if err != nil {
-		return fmt.Errorf("auth_db: watch: %w", err)
+		return fmt.Errorf("auth_db: %w", err)
 	}
-	dir, base := filepath.Split(f.path)
-	if dir == "" {
-		dir = "."
-	}
-	if err := w.Add(dir); err != nil {
-		w.Close()
-		return fmt.Errorf("auth_db: watch %s: %w", dir, err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
 	f.mu.Lock()
-	f.stop, f.done = cancel, make(chan struct{})
-	done := f.done
+	f.watcher = w
 	f.mu.Unlock()
-	go func() {
-		defer close(done)
-		defer w.Close()
-		timer := time.NewTimer(Debounce)
-		timer.Stop()
-		defer timer.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				// Only the file itself, or Kubernetes' "..data" symlink
-				// swap: the directory may be busy with other files.
-				name := filepath.Base(ev.Name)
-				if ev.Op == fsnotify.Chmod || name != base && !strings.HasPrefix(name, "..") {
-					continue
-				}
-				timer.Reset(Debounce)
-			case err, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-				f.log.Warn("auth_db: credentials file watcher", "error", err)
-			case <-timer.C:
-				// Reload logs its outcome; unchanged content is a no-op.
-				_, _ = f.Reload()
-			}
-		}
-	}()
 	return nil
 }
 
 // Close stops the watcher.
 func (f *File) Close() error {
 	f.mu.Lock()
-	stop, done := f.stop, f.done
-	f.stop = nil
+	w := f.watcher
+	f.watcher = nil
 	f.mu.Unlock()
-	if stop != nil {
-		stop()
-		<-done
-	}
+	w.Close()
 	return nil
 }
 

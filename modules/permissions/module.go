@@ -13,15 +13,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/locus-sip/locus/core"
+	"github.com/locus-sip/locus/internal/filewatch"
 )
 
 func init() {
@@ -33,7 +30,7 @@ const maxFileSize = 16 << 20
 
 // Debounce is how long the watcher waits after the last change in the
 // file's directory before reloading.
-const Debounce = 150 * time.Millisecond
+const Debounce = filewatch.Debounce
 
 // Permissions is the permissions module.
 type Permissions struct {
@@ -51,11 +48,10 @@ type Permissions struct {
 	tab     atomic.Pointer[Table]
 	metrics *metrics
 
-	mu     sync.Mutex // serialises loads
-	sum    [sha256.Size]byte
-	loaded bool
-	stop   context.CancelFunc
-	done   chan struct{}
+	mu      sync.Mutex // serialises loads
+	sum     [sha256.Size]byte
+	loaded  bool
+	watcher *filewatch.Watcher
 }
 
 // New returns the module with its defaults, unprovisioned.
@@ -206,69 +202,27 @@ func (p *Permissions) Start(ctx context.Context) error {
 	return p.watch(ctx)
 }
 
-// watch reloads the file when it changes, until ctx ends or Cleanup. It
-// watches the directory: editors and Kubernetes replace files by rename.
+// watch reloads the file when it changes, until ctx ends or Cleanup.
 func (p *Permissions) watch(ctx context.Context) error {
-	w, err := fsnotify.NewWatcher()
+	w, err := filewatch.Start(ctx, p.File, p.log, "permissions: file watcher", func() {
+		_, _ = p.Reload() // logs its outcome
+	})
 	if err != nil {
-		return fmt.Errorf("permissions: watch: %w", err)
+		return fmt.Errorf("permissions: %w", err)
 	}
-	dir, base := filepath.Split(p.File)
-	if dir == "" {
-		dir = "."
-	}
-	if err := w.Add(dir); err != nil {
-		w.Close()
-		return fmt.Errorf("permissions: watch %s: %w", dir, err)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
 	p.mu.Lock()
-	p.stop, p.done = cancel, done
+	p.watcher = w
 	p.mu.Unlock()
-	go func() {
-		defer close(done)
-		defer w.Close()
-		timer := time.NewTimer(Debounce)
-		timer.Stop()
-		defer timer.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				// The file itself, or Kubernetes' "..data" symlink swap.
-				name := filepath.Base(ev.Name)
-				if ev.Op == fsnotify.Chmod || name != base && !strings.HasPrefix(name, "..") {
-					continue
-				}
-				timer.Reset(Debounce)
-			case err, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-				p.log.Warn("permissions: file watcher", "error", err)
-			case <-timer.C:
-				_, _ = p.Reload() // logs its outcome
-			}
-		}
-	}()
 	return nil
 }
 
 // Cleanup stops the watcher.
 func (p *Permissions) Cleanup() error {
 	p.mu.Lock()
-	stop, done := p.stop, p.done
-	p.stop = nil
+	w := p.watcher
+	p.watcher = nil
 	p.mu.Unlock()
-	if stop != nil {
-		stop()
-		<-done
-	}
+	w.Close()
 	return nil
 }
 

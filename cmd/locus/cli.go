@@ -161,6 +161,11 @@ func (c *RunCmd) Run() error {
 		return err
 	}
 	log := newLogger(cfg.Log, os.Stderr)
+	// Signals are caught from the start: a SIGTERM that comes as soon as
+	// "locus started" is logged must still shut down gracefully.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	redisstore.SetLogger(log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -207,9 +212,6 @@ func (c *RunCmd) Run() error {
 	log.Info("locus started", "version", versionString(), "script", cfg.Script.File,
 		"generation", g.ID, "hash", g.Hash[:12], "store", cfg.Store)
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			log.Info("SIGHUP: reloading script")

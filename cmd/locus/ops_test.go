@@ -417,3 +417,12 @@ func TestGracefulShutdown(t *testing.T) {
 		})
 	}
 }
+
+// A SIGTERM right after "locus started" is a graceful shutdown too: the
+// signal handler is installed before the server starts, not after.
+func TestSIGTERMRightAfterStart(t *testing.T) {
+	for range 5 {
+		p := startLocus(t, "--listen", "udp:127.0.0.1:0", "--store", "memory:", "--script", newScript(t, e2eNoAuthScript))
+		p.stop(t) // SIGTERM at once; fails unless the exit status is 0
+	}
+}

@@ -737,7 +737,7 @@ func TestReloadSIGHUP(t *testing.T) {
 	// watcher's debounce).
 	holdPolicy(t, c, "v1", 400*time.Millisecond)
 	sent := time.Now()
-	p.signal(t, syscall.SIGHUP)
+	p.Signal(t, syscall.SIGHUP)
 	took := awaitPolicy(t, c, "v2", sent, time.Second)
 	t.Logf("SIGHUP reload took effect after %v", took)
 	recs := p.Log.WaitCount(t, "script reloaded", 1, time.Second)
@@ -746,10 +746,10 @@ func TestReloadSIGHUP(t *testing.T) {
 	}
 
 	// Same content: SIGHUP is a no-op. Then a broken script: refused.
-	p.signal(t, syscall.SIGHUP)
+	p.Signal(t, syscall.SIGHUP)
 	p.Log.WaitCount(t, "SIGHUP: reloading script", 2, time.Second)
 	writeFile(t, scriptFile, "function ksr_request_route(\n")
-	p.signal(t, syscall.SIGHUP)
+	p.Signal(t, syscall.SIGHUP)
 	refused := p.Log.WaitCount(t, msgRefused, 1, time.Second)
 	if e, _ := refused[0]["error"].(string); !strings.Contains(e, scriptFile+":") {
 		t.Errorf("refusal logged as %q, want it to name %s:line", e, scriptFile)

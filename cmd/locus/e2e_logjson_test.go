@@ -20,7 +20,7 @@ func TestE2ELogIsJSON(t *testing.T) {
 		c.Close()
 	}
 	time.Sleep(500 * time.Millisecond)
-	p.stop(t)
+	p.Stop(t)
 	for _, line := range p.Log.NotJSON() {
 		t.Errorf("stderr line is not JSON: %s", line)
 	}

@@ -28,7 +28,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -107,120 +106,19 @@ func errorContains(s string) func(map[string]any) bool {
 // msgRefused is the log message of a refused script reload.
 const msgRefused = "script reload refused, previous generation keeps serving"
 
+// locusEnv is the server's environment (GORACE tuned for a -race binary).
+var locusEnv = locustest.Env
+
 // locusProc is a running "locus run".
-type locusProc struct {
-	Cmd   *exec.Cmd
-	Addrs map[string]string // proto → bound ip:port
-	Log   *logBuf
+type locusProc = locustest.Proc
 
-	done    chan struct{} // closed when the process has exited
-	waitErr error
-	stopped bool
-}
-
-// startLocus runs "locus run --log-format json --admin off ARGS...", waits
-// for "locus started" (10 s), and reads the bound sockets back from the
-// "listening" records. The server is stopped with SIGTERM when the test
-// ends, and must exit 0.
+// startLocus runs "locus run --log-format json --admin off ARGS..." with
+// the binary TestMain built, waits for "locus started" and reads the bound
+// sockets back; the server is stopped with SIGTERM when the test ends and
+// must exit 0.
 func startLocus(t testing.TB, args ...string) *locusProc {
 	t.Helper()
-	full := append([]string{"run", "--log-format", "json", "--admin", "off"}, args...)
-	cmd := exec.Command(locusBin, full...)
-	cmd.Env = locusEnv()
-	cmd.Dir = t.TempDir() // the default store (sqlite:locus.db) and users file land here
-	cmd.Stdout = io.Discard
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &locusProc{Cmd: cmd, Addrs: map[string]string{}, Log: &logBuf{}, done: make(chan struct{})}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start locus: %v", err)
-	}
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
-		for sc.Scan() {
-			p.Log.Add(sc.Text())
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-	}()
-	go func() {
-		<-read // Wait must not run before the pipe is drained
-		p.waitErr = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() { p.stop(t) })
-
-	deadline := time.After(10 * time.Second)
-	for p.Log.Count("locus started") == 0 {
-		select {
-		case <-p.done:
-			t.Fatalf("locus exited before starting (%v); log:\n%s", p.waitErr, p.Log.String())
-		case <-deadline:
-			t.Fatalf("locus did not log \"locus started\" within 10s; log:\n%s", p.Log.String())
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	for _, r := range p.Log.Records("listening") {
-		proto, _ := r["proto"].(string)
-		addr, _ := r["addr"].(string)
-		if _, _, err := net.SplitHostPort(addr); err != nil || proto == "" {
-			t.Fatalf("bad listening record %v", r)
-		}
-		p.Addrs[proto] = addr
-	}
-	return p
-}
-
-// locusEnv is the server's environment. A -race binary sleeps 1 s at exit
-// by default (GORACE atexit_sleep_ms) to let racing goroutines report:
-// 100 ms is enough here and saves a second per run.
-func locusEnv() []string {
-	return append(os.Environ(), strings.TrimSpace("GORACE=atexit_sleep_ms=100 "+os.Getenv("GORACE")))
-}
-
-// stop sends SIGTERM to the server (by its PID) and requires exit status 0
-// within 10 s. It is idempotent.
-func (p *locusProc) stop(t testing.TB) {
-	t.Helper()
-	if p.stopped {
-		return
-	}
-	p.stopped = true
-	select {
-	case <-p.done:
-		t.Errorf("locus exited on its own before the test stopped it (%v); log:\n%s", p.waitErr, p.Log.String())
-		return
-	default:
-	}
-	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Errorf("SIGTERM locus: %v", err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.Cmd.Process.Kill()
-		<-p.done
-		t.Errorf("locus did not exit within 10s of SIGTERM; log:\n%s", p.Log.String())
-		return
-	}
-	if p.waitErr != nil {
-		t.Errorf("locus exit after SIGTERM: %v, want status 0; log:\n%s", p.waitErr, p.Log.String())
-	}
-	if p.Log.Count("stopped") != 1 {
-		t.Errorf("locus did not log \"stopped\"; log:\n%s", p.Log.String())
-	}
-}
-
-// signal sends sig to the server's PID.
-func (p *locusProc) signal(t testing.TB, sig syscall.Signal) {
-	t.Helper()
-	if err := p.Cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("signal %v: %v", sig, err)
-	}
+	return locustest.StartBinary(t, locusBin, args...)
 }
 
 // runLocus runs the binary to completion (at most 20 s) and returns its

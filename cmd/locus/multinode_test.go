@@ -49,19 +49,10 @@ modules:
 	return p
 }
 
-// mnKill crashes p with SIGKILL (by its PID) and waits until it is gone;
-// the test's cleanup then does not stop it again.
+// mnKill crashes p with SIGKILL (by its PID) and waits until it is gone.
 func mnKill(t *testing.T, p *locusProc) {
 	t.Helper()
-	p.stopped = true
-	if err := p.Cmd.Process.Kill(); err != nil {
-		t.Fatalf("SIGKILL locus: %v", err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("locus still running 10s after SIGKILL")
-	}
+	p.Kill(t)
 }
 
 // mnContact is the contact URI of user number i of a test.

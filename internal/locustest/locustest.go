@@ -125,7 +125,12 @@ type Proc struct {
 // temporary directory and waits (10 s at most) until it has started.
 func Start(t testing.TB, args ...string) *Proc {
 	t.Helper()
-	bin := Binary(t)
+	return StartBinary(t, Binary(t), args...)
+}
+
+// StartBinary is Start with a locus binary built elsewhere.
+func StartBinary(t testing.TB, bin string, args ...string) *Proc {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"run", "--log-format", "json", "--admin", "off"}, args...)...)
 	cmd.Env = Env()
 	cmd.Dir = t.TempDir()
@@ -211,6 +216,37 @@ func (p *Proc) Stop(t testing.TB) {
 	}
 	if p.waitErr != nil {
 		t.Errorf("locustest: locus exit after SIGTERM: %v, want status 0; log:\n%s", p.waitErr, p.Log)
+	}
+	if p.Log.Count("stopped") != 1 {
+		t.Errorf("locustest: locus did not log \"stopped\"; log:\n%s", p.Log)
+	}
+}
+
+// Wait waits up to timeout for the server to exit after a signal the test
+// sent, and returns its exit error (nil for status 0); the cleanup then
+// does not stop it again.
+func (p *Proc) Wait(t testing.TB, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		t.Fatalf("locustest: locus still running after %v; log:\n%s", timeout, p.Log)
+	}
+	p.stopped = true
+	return p.waitErr
+}
+
+// Kill crashes the server with SIGKILL and waits until it is gone.
+func (p *Proc) Kill(t testing.TB) {
+	t.Helper()
+	p.stopped = true
+	if err := p.Cmd.Process.Kill(); err != nil {
+		t.Fatalf("locustest: SIGKILL: %v", err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("locustest: locus still running 10s after SIGKILL")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/locus-sip/locus/core"
@@ -216,7 +217,14 @@ func (a *Auth) authenticate(ctx context.Context, m *core.Msg, realm string, k Ki
 		return StaleNonce, nil
 	}
 	// Credentials without a nonce count can only be one-time.
-	switch a.replay.use(tag, issued, nc, a.OneTimeNonce || d.QOP == "") {
+	// A retransmission of the request a fresh nonce authenticated is
+	// accepted again (see replayTable.use) while a client may still be
+	// retransmitting it: 64*T1, RFC 3261 Timer F.
+	var txn uint32
+	if now-issued <= int64(retransmitWindow) {
+		txn = a.replay.txnOf(m.Req)
+	}
+	switch a.replay.use(tag, issued, nc, a.OneTimeNonce || d.QOP == "", txn) {
 	case replayReused:
 		// The client knows the password: let it retry with a fresh
 		// nonce without asking its user (a retransmission lands here).
@@ -234,6 +242,10 @@ func (a *Auth) authenticate(ctx context.Context, m *core.Msg, realm string, k Ki
 	s.id = Identity{User: user, Username: d.Username, Domain: domain, Realm: realm}
 	return OK, nil
 }
+
+// retransmitWindow is how long after a nonce was issued a retransmission
+// of the request it authenticated is still recognised as one.
+const retransmitWindow = 32 * time.Second
 
 // accepts reports whether alg may be used on m: one of the configured
 // algorithms, or of auth_algorithm's choice for this request.

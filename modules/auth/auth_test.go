@@ -191,8 +191,10 @@ func TestReplay(t *testing.T) {
 	a, _ := newAuth(t, nil)
 	chal := challengeOf(t, a, "example.com", 0)["SHA-256"]
 	c := &client{user: "alice", pass: "wonderland"}
+	n := 0
 	check := func(v string) (auth.Result, *core.Msg) {
-		m, _ := register(t, "Authorization: "+v)
+		n++
+		m, _ := registerAgain(t, n, "Authorization: "+v)
 		res, _ := a.Authenticate(ctx, m, "example.com", auth.WWW, "", alice)
 		return res, m
 	}
@@ -285,6 +287,43 @@ func TestOneTimeNonce(t *testing.T) {
 	}
 }
 
+// TestRetransmission: the request a fresh nonce authenticated, sent again
+// as it was (a retransmission: same source, Via branch, Call-ID, CSeq), is
+// authenticated again, as a transaction layer would have answered it with
+// the response it sent; once Timer F's 32 s have passed since the nonce
+// was issued it is a replay. A reused one-time nonce is also accepted for
+// its retransmission only.
+func TestRetransmission(t *testing.T) {
+	for _, oneTime := range []bool{false, true} {
+		a, clk := newAuth(t, func(a *auth.Auth) { a.OneTimeNonce, a.NonceExpires = oneTime, core.Duration(time.Minute) })
+		chal := challengeOf(t, a, "example.com", 0)["SHA-256"]
+		c := &client{user: "alice", pass: "wonderland"}
+		v := c.authorization(chal, "REGISTER", nil)
+		for i, want := range []auth.Result{auth.OK, auth.OK, auth.OK} {
+			m, _ := register(t, "Authorization: "+v)
+			if res, _ := a.Authenticate(ctx, m, "example.com", auth.WWW, "", alice); res != want {
+				t.Fatalf("one-time %v, send %d: %d, want %d", oneTime, i+1, res, want)
+			}
+		}
+		// The same credentials in another request are a replay.
+		m, _ := registerAgain(t, 1, "Authorization: "+v)
+		if res, _ := a.Authenticate(ctx, m, "example.com", auth.WWW, "", alice); res != auth.NonceReused {
+			t.Fatalf("one-time %v, other request: %d, want %d", oneTime, res, auth.NonceReused)
+		}
+		// From another source, the same request is a replay too.
+		m, _ = register(t, "Authorization: "+v)
+		m.Req.SetSource("198.51.100.9:5060")
+		if res, _ := a.Authenticate(ctx, m, "example.com", auth.WWW, "", alice); res != auth.NonceReused {
+			t.Fatalf("one-time %v, other source: %d, want %d", oneTime, res, auth.NonceReused)
+		}
+		clk.Advance(33 * time.Second)
+		m, _ = register(t, "Authorization: "+v)
+		if res, _ := a.Authenticate(ctx, m, "example.com", auth.WWW, "", alice); res != auth.NonceReused {
+			t.Fatalf("one-time %v, 33 s later: %d, want %d", oneTime, res, auth.NonceReused)
+		}
+	}
+}
+
 // TestRFC2069OneTime: credentials without a nonce count are accepted once.
 func TestRFC2069OneTime(t *testing.T) {
 	a, _ := newAuth(t, func(a *auth.Auth) { a.RFC2069 = true; a.QOP = "" })
@@ -295,7 +334,7 @@ func TestRFC2069OneTime(t *testing.T) {
 	c := &client{user: "alice", pass: "wonderland"}
 	v := c.authorization(chal, "REGISTER", nil)
 	for i, want := range []auth.Result{auth.OK, auth.NonceReused} {
-		m, _ := register(t, "Authorization: "+v)
+		m, _ := registerAgain(t, i, "Authorization: "+v)
 		if res, _ := a.Authenticate(ctx, m, "example.com", auth.WWW, "", alice); res != want {
 			t.Fatalf("use %d: %d, want %d", i+1, res, want)
 		}
@@ -325,7 +364,7 @@ func TestReplayTableFull(t *testing.T) {
 	stale := 0
 	for i, u := range all {
 		u.c.nc = 0 // resend nc=1
-		m, _ := register(t, "Authorization: "+u.c.authorization(u.chal, "REGISTER", nil))
+		m, _ := registerAgain(t, i, "Authorization: "+u.c.authorization(u.chal, "REGISTER", nil))
 		switch res, _ := a.Authenticate(ctx, m, "example.com", auth.WWW, "", alice); res {
 		case auth.NonceReused:
 		case auth.StaleNonce:

@@ -141,6 +141,18 @@ func register(t testing.TB, extra ...string) (*core.Msg, *coretest.Recorder) {
 	return coretest.Msg(t, raw)
 }
 
+// registerAgain is register as a new request (another Via branch and
+// CSeq): what a client sends when it reuses credentials, where register
+// twice is one request retransmitted.
+func registerAgain(t testing.TB, n int, extra ...string) (*core.Msg, *coretest.Recorder) {
+	t.Helper()
+	raw := strings.Replace(coretest.Register, "branch=z9hG4bK-test-1", fmt.Sprintf("branch=z9hG4bK-again-%d", n), 1)
+	for _, h := range extra {
+		raw = strings.Replace(raw, "Content-Length: 0", h+"\nContent-Length: 0", 1)
+	}
+	return coretest.Msg(t, raw)
+}
+
 // request builds a request of any method from alice to bob.
 func request(t testing.TB, method string, body string, extra ...string) (*core.Msg, *coretest.Recorder) {
 	t.Helper()

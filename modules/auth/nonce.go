@@ -7,7 +7,11 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"hash"
+	"hash/maphash"
+	"strconv"
 	"sync"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // A nonce is stateless and signed, so that any locus node sharing the
@@ -134,6 +138,9 @@ type replayEntry struct {
 	tag    uint64
 	issued int64 // 0: empty
 	nc     uint32
+	// txn identifies the request that last used the nonce (see txnOf):
+	// the same request again is a retransmission, not a replay.
+	txn uint32
 }
 
 type replayBucket struct {
@@ -145,6 +152,7 @@ type replayBucket struct {
 type replayTable struct {
 	b    []replayBucket
 	mask uint64
+	seed maphash.Seed // for txnOf
 }
 
 // replayEntryBytes is the memory one entry costs, bucket overhead shared.
@@ -157,7 +165,7 @@ func newReplayTable(size int) *replayTable {
 	for n*replayWays < size {
 		n <<= 1
 	}
-	return &replayTable{b: make([]replayBucket, n), mask: uint64(n - 1)}
+	return &replayTable{b: make([]replayBucket, n), mask: uint64(n - 1), seed: maphash.MakeSeed()}
 }
 
 // Capacity is the number of nonces the table tracks.
@@ -173,8 +181,12 @@ const (
 
 // use records that nonce (tag, issued) authenticated a request with
 // nonce count nc, if nc is higher than any accepted before for it.
-// oneTime refuses any second use.
-func (t *replayTable) use(tag uint64, issued int64, nc uint32, oneTime bool) replayVerdict {
+// oneTime refuses any second use. A request that repeats the last use
+// exactly (same nonce count and the same txn, the request's transaction
+// identity) is a retransmission of that request: it is accepted again, as
+// a transaction layer would have answered it with the response it already
+// sent (RFC 3261 §17.2.2). txn 0 never matches.
+func (t *replayTable) use(tag uint64, issued int64, nc uint32, oneTime bool, txn uint32) replayVerdict {
 	b := &t.b[tag&t.mask]
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -182,10 +194,13 @@ func (t *replayTable) use(tag uint64, issued int64, nc uint32, oneTime bool) rep
 	for i := range b.e {
 		e := &b.e[i]
 		if e.issued == issued && e.tag == tag {
+			if nc == e.nc && txn != 0 && txn == e.txn {
+				return replayOK // a retransmission
+			}
 			if oneTime || nc <= e.nc {
 				return replayReused
 			}
-			e.nc = nc
+			e.nc, e.txn = nc, txn
 			return replayOK
 		}
 		if e.issued < b.e[victim].issued {
@@ -202,6 +217,41 @@ func (t *replayTable) use(tag uint64, issued int64, nc uint32, oneTime bool) rep
 	if v.issued > b.watermark {
 		b.watermark = v.issued
 	}
-	*v = replayEntry{tag: tag, issued: issued, nc: nc}
+	*v = replayEntry{tag: tag, issued: issued, nc: nc, txn: txn}
 	return replayOK
+}
+
+// txnOf identifies req's transaction for the replay table: its source, top
+// Via branch and sent-by, Call-ID, From tag and CSeq. A retransmission has
+// all of them; another request, or the same one replayed from elsewhere,
+// does not. It is never 0.
+func (t *replayTable) txnOf(req *sip.Request) uint32 {
+	var h maphash.Hash
+	h.SetSeed(t.seed)
+	h.WriteString(req.Source())
+	if v := req.Via(); v != nil {
+		b, _ := v.Params.Get("branch")
+		h.WriteString(b)
+		h.WriteByte(0)
+		h.WriteString(v.Host)
+		h.WriteByte(0)
+		var port [8]byte
+		h.Write(strconv.AppendInt(port[:0], int64(v.Port), 10))
+	}
+	if c := req.CallID(); c != nil {
+		h.WriteByte(0)
+		h.WriteString(string(*c))
+	}
+	if f := req.From(); f != nil {
+		tag, _ := f.Params.Get("tag")
+		h.WriteByte(0)
+		h.WriteString(tag)
+	}
+	if c := req.CSeq(); c != nil {
+		var n [24]byte
+		h.WriteByte(0)
+		h.Write(strconv.AppendUint(n[:0], uint64(c.SeqNo), 10))
+		h.WriteString(string(c.MethodName))
+	}
+	return uint32(h.Sum64()) | 1
 }

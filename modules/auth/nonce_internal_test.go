@@ -96,9 +96,48 @@ func TestReplayTable(t *testing.T) {
 		{"one-time again, higher nc", 2, 100, 2, true, replayReused},
 	}
 	for _, s := range steps {
-		if got := tab.use(s.tag, s.issued, s.nc, s.oneTime); got != s.want {
+		if got := tab.use(s.tag, s.issued, s.nc, s.oneTime, 0); got != s.want {
 			t.Fatalf("%s: verdict %d, want %d", s.name, got, s.want)
 		}
+	}
+}
+
+// TestReplayRetransmission: the same request again (same nonce count, same
+// transaction) is accepted as a retransmission; another request with that
+// count is a replay, and once a higher count was used the old request is
+// not accepted again either.
+func TestReplayRetransmission(t *testing.T) {
+	tab := newReplayTable(64)
+	steps := []struct {
+		name    string
+		nc      uint32
+		oneTime bool
+		txn     uint32
+		want    replayVerdict
+	}{
+		{"first use", 1, false, 7, replayOK},
+		{"retransmission", 1, false, 7, replayOK},
+		{"retransmission again", 1, false, 7, replayOK},
+		{"same nc, other request", 1, false, 8, replayReused},
+		{"next nc", 2, false, 9, replayOK},
+		{"the first request again", 1, false, 7, replayReused},
+		{"next nc retransmitted", 2, false, 9, replayOK},
+		{"no transaction identity never matches", 2, false, 0, replayReused},
+	}
+	for _, s := range steps {
+		if got := tab.use(5, 500, s.nc, s.oneTime, s.txn); got != s.want {
+			t.Fatalf("%s: verdict %d, want %d", s.name, got, s.want)
+		}
+	}
+	// A one-time nonce: its request may be retransmitted, nothing else.
+	if got := tab.use(6, 600, 1, true, 3); got != replayOK {
+		t.Fatalf("one-time first use: %d", got)
+	}
+	if got := tab.use(6, 600, 1, true, 3); got != replayOK {
+		t.Fatalf("one-time retransmission: %d", got)
+	}
+	if got := tab.use(6, 600, 1, true, 4); got != replayReused {
+		t.Fatalf("one-time, other request: %d", got)
 	}
 }
 
@@ -107,24 +146,24 @@ func TestReplayTable(t *testing.T) {
 func TestReplayEviction(t *testing.T) {
 	tab := newReplayTable(replayWays) // one bucket
 	for i := 1; i <= replayWays+3; i++ {
-		if got := tab.use(uint64(i), int64(i*10), 1, false); got != replayOK {
+		if got := tab.use(uint64(i), int64(i*10), 1, false, 0); got != replayOK {
 			t.Fatalf("nonce %d: verdict %d", i, got)
 		}
 	}
 	// The three oldest were dropped: the watermark covers them.
 	for i := 1; i <= 3; i++ {
-		if got := tab.use(uint64(i), int64(i*10), 2, false); got != replayEvicted {
+		if got := tab.use(uint64(i), int64(i*10), 2, false, 0); got != replayEvicted {
 			t.Fatalf("dropped nonce %d: verdict %d, want evicted", i, got)
 		}
 	}
 	// The others are still tracked.
 	for i := 4; i <= replayWays+3; i++ {
-		if got := tab.use(uint64(i), int64(i*10), 1, false); got != replayReused {
+		if got := tab.use(uint64(i), int64(i*10), 1, false, 0); got != replayReused {
 			t.Fatalf("nonce %d: verdict %d, want reused", i, got)
 		}
 	}
 	// A nonce issued after the watermark is new.
-	if got := tab.use(99, 1000, 1, false); got != replayOK {
+	if got := tab.use(99, 1000, 1, false, 0); got != replayOK {
 		t.Fatalf("new nonce: verdict %d", got)
 	}
 }
@@ -150,7 +189,7 @@ func TestReplayNeverTwice(t *testing.T) {
 				// Hold the model's lock across the call so that the
 				// model sees uses in the table's order.
 				mu.Lock()
-				if tab.use(n*0x9e3779b97f4a7c15, int64(n), nc, false) == replayOK {
+				if tab.use(n*0x9e3779b97f4a7c15, int64(n), nc, false, uint32(seed)<<20|uint32(i)+1) == replayOK {
 					k := [2]uint64{n, uint64(nc)}
 					if accepted[k] {
 						mu.Unlock()
@@ -183,7 +222,7 @@ func TestReplayConcurrentSameNonce(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if tab.use(42, 4242, round, false) == replayOK {
+				if tab.use(42, 4242, round, false, uint32(i)+1) == replayOK {
 					mu.Lock()
 					ok++
 					mu.Unlock()

@@ -97,6 +97,10 @@ type SIPConfig struct {
 	// UDPWorkers is the number of goroutines reading each UDP socket
 	// (0: 16 per CPU); requests beyond them wait in the socket buffer.
 	UDPWorkers int `yaml:"udp_workers"`
+	// UDPMaxQueueDelay is how long a request may wait in a UDP socket's
+	// buffer and still be handled; an older one is dropped unread
+	// (overload: its client has retransmitted it or soon will). 0: 250 ms.
+	UDPMaxQueueDelay Duration `yaml:"udp_max_queue_delay"`
 }
 
 // Duration is a time.Duration written as "100ms" in YAML.
@@ -230,8 +234,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: admin %q: want host:port or off", c.Admin)
 		}
 	}
-	if c.SIP.MaxInflight < 0 || c.SIP.UDPWorkers < 0 {
-		return errors.New("config: sip.max_inflight and sip.udp_workers must not be negative")
+	if c.SIP.MaxInflight < 0 || c.SIP.UDPWorkers < 0 || c.SIP.UDPMaxQueueDelay < 0 {
+		return errors.New("config: sip.max_inflight, sip.udp_workers and sip.udp_max_queue_delay must not be negative")
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ type Metrics struct {
 	requests       *prometheus.CounterVec
 	scriptDuration prometheus.Histogram
 	overloaded     prometheus.Counter
+	shed           prometheus.Counter
 	// requestCounters caches the counters of common method/code pairs:
 	// WithLabelValues hashes its labels on every call.
 	requestCounters map[reqKey]prometheus.Counter
@@ -41,13 +42,17 @@ func NewMetrics(reg prometheus.Registerer, eng *Engine) *Metrics {
 			Name: "locus_core_overload_rejections_total",
 			Help: "Requests answered 503 because too many were in progress or no script state was free.",
 		}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "locus_core_udp_shed_total",
+			Help: "UDP requests dropped unread because they waited in the socket buffer longer than sip.udp_max_queue_delay (overload).",
+		}),
 		requestCounters: map[reqKey]prometheus.Counter{},
 	}
 	inflight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "locus_core_inflight_requests",
 		Help: "SIP requests being processed now.",
 	}, func() float64 { return float64(eng.Inflight()) })
-	reg.MustRegister(m.requests, m.scriptDuration, m.overloaded, inflight)
+	reg.MustRegister(m.requests, m.scriptDuration, m.overloaded, m.shed, inflight)
 	for _, method := range []sip.RequestMethod{sip.REGISTER, sip.OPTIONS, sip.INVITE, sip.ACK, sip.BYE, sip.MESSAGE, sip.SUBSCRIBE, sip.NOTIFY} {
 		for _, code := range []int{0, 200, 302, 400, 401, 403, 404, 407, 423, 483, 500, 503} {
 			m.requestCounters[reqKey{method, code}] = m.requests.WithLabelValues(string(method), strconv.Itoa(code))

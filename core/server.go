@@ -24,13 +24,15 @@ var setSIPLogger sync.Once
 type Server struct {
 	eng     *Engine
 	workers int
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	log     *slog.Logger
-	closers []io.Closer
-	udp     []*udpListener
-	addrs   []string
-	wg      sync.WaitGroup
+	// maxQueueDelay is the UDP listeners' shedding threshold.
+	maxQueueDelay time.Duration
+	ua            *sipgo.UserAgent
+	srv           *sipgo.Server
+	log           *slog.Logger
+	closers       []io.Closer
+	udp           []*udpListener
+	addrs         []string
+	wg            sync.WaitGroup
 	outboundState
 }
 
@@ -62,13 +64,22 @@ func NewServer(eng *Engine, log *slog.Logger) (*Server, error) {
 	}
 	// No method handlers: every request, whatever its method, reaches the engine.
 	srv.OnNoRoute(eng.HandleSIP)
-	return &Server{eng: eng, ua: ua, srv: srv, log: log, workers: DefaultUDPWorkers()}, nil
+	return &Server{eng: eng, ua: ua, srv: srv, log: log, workers: DefaultUDPWorkers(), maxQueueDelay: DefaultUDPMaxQueueDelay}, nil
 }
 
 // SetUDPWorkers sets how many goroutines serve each UDP socket.
 func (s *Server) SetUDPWorkers(n int) {
 	if n > 0 {
 		s.workers = n
+	}
+}
+
+// SetUDPMaxQueueDelay sets how long a request may wait in a UDP socket's
+// buffer and still be handled; 0 keeps the default
+// (DefaultUDPMaxQueueDelay). Call it before Listen.
+func (s *Server) SetUDPMaxQueueDelay(d time.Duration) {
+	if d > 0 {
+		s.maxQueueDelay = d
 	}
 }
 
@@ -110,6 +121,7 @@ func (s *Server) listen(l Listen) (string, error) {
 		s.closers = append(s.closers, c)
 		bound = c.LocalAddr()
 		ul := newUDPListener(c, s.eng, s.log.With("module", "udp"), s.workers)
+		ul.maxQueueDelay = s.maxQueueDelay
 		s.addrMu.Lock()
 		s.udp = append(s.udp, ul)
 		s.addrMu.Unlock()

@@ -31,10 +31,16 @@ type udpListener struct {
 	wg      sync.WaitGroup
 
 	// dropped counts datagrams that could not be parsed.
-	dropped   atomic.Uint64
-	lastDrop  atomic.Int64 // unix seconds of the last logged drop
-	bufs      sync.Pool
-	maxPacket int
+	dropped  atomic.Uint64
+	lastDrop atomic.Int64 // unix seconds of the last logged drop
+	// maxQueueDelay is how long a request may have waited in the socket
+	// buffer and still be handled (0: no limit); shed counts those
+	// dropped for waiting longer.
+	maxQueueDelay time.Duration
+	shedTotal     atomic.Uint64
+	lastShed      atomic.Int64
+	bufs          sync.Pool
+	maxPacket     int
 	// stopping makes the workers return at their next read.
 	stopping atomic.Bool
 	// reader holds the reader roles: a worker takes one to read the
@@ -143,7 +149,7 @@ func (l *udpListener) worker(i int) {
 		<-l.reader
 		l.held[i].Store(true)
 		for {
-			n, src, err := l.readFrom(buf, rr)
+			n, src, stamp, err := l.readFrom(buf, rr)
 			if err != nil {
 				if errors.Is(err, net.ErrClosed) || l.stopping.Load() {
 					yield() // the next worker sees the same error and returns too
@@ -151,6 +157,10 @@ func (l *udpListener) worker(i int) {
 				}
 				l.log.Warn("udp read", "error", err)
 				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			if stamp != 0 && l.maxQueueDelay > 0 && time.Now().UnixNano()-stamp > int64(l.maxQueueDelay) && sheddable(buf[:n]) {
+				l.shed(src, time.Duration(time.Now().UnixNano()-stamp))
 				continue
 			}
 			l.busy[i].Store(int64(time.Since(l.epoch)) | 1)
@@ -216,6 +226,33 @@ func (l *udpListener) drop(src netip.AddrPort, err error) {
 	now := time.Now().Unix()
 	if last := l.lastDrop.Load(); now != last && l.lastDrop.CompareAndSwap(last, now) {
 		l.log.Warn("unparsable datagram dropped", "src", src.String(), "error", err, "dropped_total", n)
+	}
+}
+
+// DefaultUDPMaxQueueDelay is how long a request may wait in a UDP socket's
+// buffer before locus drops it unread: under overload the queue grows, and
+// a request older than RFC 3261's T1 (500 ms) has been retransmitted by
+// its client, so handling both copies would only halve the useful work.
+const DefaultUDPMaxQueueDelay = 250 * time.Millisecond
+
+// sheddable reports whether a datagram may be shed when it waited too
+// long: requests, but not ACKs (nothing retransmits an ACK for a 2xx by
+// itself) and not responses (a transaction waits for them).
+func sheddable(data []byte) bool {
+	return len(data) > 4 && !bytes.HasPrefix(data, []byte("SIP/")) && !bytes.HasPrefix(data, []byte("ACK "))
+}
+
+// shed drops a request that waited longer than maxQueueDelay, logging at
+// most once a second.
+func (l *udpListener) shed(src netip.AddrPort, waited time.Duration) {
+	n := l.shedTotal.Add(1)
+	if l.eng != nil && l.eng.metrics != nil {
+		l.eng.metrics.shed.Inc()
+	}
+	now := time.Now().Unix()
+	if last := l.lastShed.Load(); now != last && l.lastShed.CompareAndSwap(last, now) {
+		l.log.Warn("overloaded: dropped a request that waited too long in the UDP socket",
+			"src", src.String(), "waited", waited, "max", l.maxQueueDelay, "shed_total", n)
 	}
 }
 

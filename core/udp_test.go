@@ -10,6 +10,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/locus-sip/locus/core"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func startUDP(t *testing.T, r core.Router) string {
@@ -133,4 +134,84 @@ func TestUDPMissingHeaders(t *testing.T) {
 		t.Fatalf("request without CSeq reached the script (%s)", id)
 	default:
 	}
+}
+
+// TestUDPShedsStaleRequests: while the only worker is busy, requests wait
+// in the socket buffer; one that waited longer than the queue-delay limit
+// is dropped unread (and counted), an ACK is never shed, and a fresh
+// request afterwards is answered.
+func TestUDPShedsStaleRequests(t *testing.T) {
+	release := make(chan struct{})
+	routed := make(chan string, 8)
+	eng := core.NewEngine(routerFunc(func(m *core.Msg) error {
+		id := m.Req.CallID().Value()
+		routed <- id
+		if id == "busy" {
+			<-release
+		}
+		if m.Req.IsAck() {
+			return nil
+		}
+		return m.Reply(200, "OK")
+	}), slog.New(slog.DiscardHandler), 0, "locus")
+	reg := prometheus.NewRegistry()
+	eng.SetMetrics(core.NewMetrics(reg, eng))
+	srv, err := core.NewServer(eng, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetUDPWorkers(1)
+	srv.SetUDPMaxQueueDelay(30 * time.Millisecond)
+	if err := srv.Listen([]core.Listen{{Socket: "udp:127.0.0.1:0"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	dst, _ := net.ResolveUDPAddr("udp", strings.TrimPrefix(srv.Addrs()[0], "udp:"))
+	c := udpConn(t)
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	send := func(s string) {
+		t.Helper()
+		if _, err := c.WriteToUDP([]byte(s), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	send(register(port, "busy", true))
+	if id := <-routed; id != "busy" {
+		t.Fatalf("routed %s", id)
+	}
+	send(register(port, "stale", true))
+	ack := strings.Replace(strings.Replace(register(port, "ack", true), "REGISTER sip:", "ACK sip:", 1), "CSeq: 1 REGISTER", "CSeq: 1 ACK", 1)
+	send(ack)
+	time.Sleep(100 * time.Millisecond) // both wait in the socket
+	close(release)
+	if res := readReply(t, c); res.CallID().Value() != "busy" {
+		t.Fatalf("first reply for %s", res.CallID().Value())
+	}
+	if id := <-routed; id != "ack" {
+		t.Fatalf("routed %s after the busy request, want the ACK (the stale REGISTER shed)", id)
+	}
+	send(register(port, "fresh", true))
+	if res := readReply(t, c); res.CallID().Value() != "fresh" {
+		t.Fatalf("reply for %s, want fresh", res.CallID().Value())
+	}
+	if n := counterValue(t, reg, "locus_core_udp_shed_total"); n != 1 {
+		t.Fatalf("shed counter %v, want 1", n)
+	}
+}
+
+// counterValue reads a registered counter by name.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.Metric) == 1 {
+			return mf.Metric[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no counter %s", name)
+	return 0
 }

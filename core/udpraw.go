@@ -10,11 +10,13 @@ import (
 // socket).
 var errRawUnsupported = errors.New("core: address not handled by the raw UDP path")
 
-// readFrom reads one datagram, with a raw recvfrom when the platform
-// allows (see rawUDP).
-func (l *udpListener) readFrom(buf []byte, rr *rawRecv) (int, netip.AddrPort, error) {
+// readFrom reads one datagram, with a raw recvmsg when the platform
+// allows (see rawUDP). It also returns when the kernel received the
+// datagram (Unix ns), 0 where the platform does not say.
+func (l *udpListener) readFrom(buf []byte, rr *rawRecv) (int, netip.AddrPort, int64, error) {
 	if l.raw == nil || rr == nil {
-		return l.conn.ReadFromUDPAddrPort(buf)
+		n, src, err := l.conn.ReadFromUDPAddrPort(buf)
+		return n, src, 0, err
 	}
 	return l.raw.read(rr)
 }

@@ -43,6 +43,11 @@ func newRawUDP(conn *net.UDPConn) *rawUDP {
 	}); err != nil || family < 0 {
 		return nil
 	}
+	// Ask the kernel to stamp every datagram with its arrival time: the
+	// listener sheds requests that waited too long in the socket.
+	_ = rc.Control(func(fd uintptr) {
+		_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
+	})
 	u := &rawUDP{rc: rc, inet6: family == syscall.AF_INET6}
 	u.sends.New = func() any {
 		s := &rawSend{}
@@ -58,13 +63,20 @@ func isInet6(sa syscall.Sockaddr) bool { _, ok := sa.(*syscall.SockaddrInet6); r
 // rawRecv is one worker's receive state, reused for every datagram so
 // that a read allocates nothing.
 type rawRecv struct {
-	buf   []byte
-	n     int
-	src   netip.AddrPort
+	buf []byte
+	n   int
+	src netip.AddrPort
+	// stamp is when the kernel received the datagram (Unix ns), 0 if
+	// the socket does not say.
+	stamp int64
 	err   error
 	sa    syscall.RawSockaddrAny
-	salen uint32
-	fn    func(fd uintptr) bool
+	iov   syscall.Iovec
+	hdr   syscall.Msghdr
+	// ctl receives the SCM_TIMESTAMPNS control message; uint64s keep it
+	// aligned for the cmsghdr.
+	ctl [8]uint64
+	fn  func(fd uintptr) bool
 }
 
 func (u *rawUDP) newRecv(buf []byte) *rawRecv {
@@ -72,18 +84,26 @@ func (u *rawUDP) newRecv(buf []byte) *rawRecv {
 		return nil
 	}
 	r := &rawRecv{buf: buf}
+	r.iov.Base = &buf[0]
+	r.iov.SetLen(len(buf))
+	r.hdr.Name = (*byte)(unsafe.Pointer(&r.sa))
+	r.hdr.Iov = &r.iov
+	r.hdr.Iovlen = 1
+	r.hdr.Control = (*byte)(unsafe.Pointer(&r.ctl[0]))
 	r.fn = r.recv
 	return r
 }
 
 func (r *rawRecv) recv(fd uintptr) bool {
 	for {
-		r.salen = uint32(unsafe.Sizeof(r.sa))
-		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&r.buf[0])),
-			uintptr(len(r.buf)), 0, uintptr(unsafe.Pointer(&r.sa)), uintptr(unsafe.Pointer(&r.salen)))
+		r.hdr.Namelen = uint32(unsafe.Sizeof(r.sa))
+		r.hdr.SetControllen(int(unsafe.Sizeof(r.ctl)))
+		r.hdr.Flags = 0
+		n, _, e := syscall.RawSyscall(syscall.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&r.hdr)), 0)
 		switch e {
 		case 0:
 			r.n, r.src, r.err = int(n), addrPortOf(&r.sa), nil
+			r.stamp = r.timestamp()
 			return true
 		case syscall.EINTR:
 		case syscall.EAGAIN:
@@ -95,11 +115,32 @@ func (r *rawRecv) recv(fd uintptr) bool {
 	}
 }
 
-func (u *rawUDP) read(r *rawRecv) (int, netip.AddrPort, error) {
-	if err := u.rc.Read(r.fn); err != nil {
-		return 0, netip.AddrPort{}, err
+// timestamp returns the SCM_TIMESTAMPNS of the datagram just read, or 0.
+func (r *rawRecv) timestamp() int64 {
+	const hdrLen = int(unsafe.Sizeof(syscall.Cmsghdr{}))
+	ctl := unsafe.Slice((*byte)(unsafe.Pointer(&r.ctl[0])), int(r.hdr.Controllen))
+	for len(ctl) >= hdrLen {
+		h := (*syscall.Cmsghdr)(unsafe.Pointer(&ctl[0]))
+		l := int(h.Len)
+		if l < hdrLen || l > len(ctl) {
+			return 0
+		}
+		if h.Level == syscall.SOL_SOCKET && h.Type == syscall.SCM_TIMESTAMPNS && l >= hdrLen+int(unsafe.Sizeof(syscall.Timespec{})) {
+			ts := (*syscall.Timespec)(unsafe.Pointer(&ctl[hdrLen]))
+			return ts.Nano()
+		}
+		ctl = ctl[min(len(ctl), (l+7)&^7):]
 	}
-	return r.n, r.src, r.err
+	return 0
+}
+
+// read returns one datagram, its source and when the kernel received it
+// (Unix ns; 0 if unknown).
+func (u *rawUDP) read(r *rawRecv) (int, netip.AddrPort, int64, error) {
+	if err := u.rc.Read(r.fn); err != nil {
+		return 0, netip.AddrPort{}, 0, err
+	}
+	return r.n, r.src, r.stamp, r.err
 }
 
 // rawSend is the state of one sendto, pooled.

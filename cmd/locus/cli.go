@@ -202,6 +202,7 @@ func (c *RunCmd) Run() error {
 		return err
 	}
 	srv.SetUDPWorkers(cfg.SIP.UDPWorkers)
+	srv.SetUDPMaxQueueDelay(time.Duration(cfg.SIP.UDPMaxQueueDelay))
 	host.SetOutbound(srv)
 	wireTransactions(host, eng)
 	if err := srv.Listen(cfg.Listen); err != nil {

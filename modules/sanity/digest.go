@@ -10,12 +10,35 @@ var (
 	errMalformed = errors.New("sanity: malformed credentials")
 )
 
-// credentials are the parameters of Digest credentials, by lower-case name.
-type credentials map[string]string
+// The Digest parameters the checks look at, as bits of credentials.have
+// and credentials.empty.
+const (
+	pUsername uint8 = 1 << iota
+	pRealm
+	pNonce
+	pURI
+	pResponse
+	pQOP
+	pCNonce
+	pNC
+)
+
+// digestParams names the parameters in the order of their bits.
+var digestParams = [...]string{"username", "realm", "nonce", "uri", "response", "qop", "cnonce", "nc"}
+
+// credentials is what the checks need from Digest credentials: which of
+// the parameters they look at are present, which are empty, and the qop.
+// Parsing them allocates nothing unless a quoted value has escapes.
+type credentials struct {
+	have, empty uint8
+	qop         string
+}
 
 // parseCredentials reads "Digest name=value, name="quoted", ..." (RFC 3261
-// §25.1). Unknown parameters are kept and not judged.
+// §25.1). Unknown parameters are checked for syntax and not judged. A
+// parameter given twice counts with its last value.
 func parseCredentials(v string) (credentials, error) {
+	var c credentials
 	v = strings.TrimLeft(v, " \t")
 	i := strings.IndexAny(v, " \t")
 	scheme := v
@@ -25,12 +48,11 @@ func parseCredentials(v string) (credentials, error) {
 		v = ""
 	}
 	if scheme == "" || !isToken(scheme) {
-		return nil, errMalformed
+		return c, errMalformed
 	}
 	if !strings.EqualFold(scheme, "Digest") {
-		return nil, errNotDigest
+		return c, errNotDigest
 	}
-	c := credentials{}
 	for {
 		v = strings.TrimLeft(v, " \t,")
 		if v == "" {
@@ -39,14 +61,14 @@ func parseCredentials(v string) (credentials, error) {
 		name, rest, ok := strings.Cut(v, "=")
 		name = strings.TrimRight(name, " \t")
 		if !ok || !isToken(name) {
-			return nil, errMalformed
+			return c, errMalformed
 		}
 		rest = strings.TrimLeft(rest, " \t")
 		var val string
 		if strings.HasPrefix(rest, `"`) {
 			var err error
 			if val, rest, err = quoted(rest); err != nil {
-				return nil, err
+				return c, err
 			}
 		} else {
 			end := strings.IndexAny(rest, " \t,")
@@ -55,21 +77,55 @@ func parseCredentials(v string) (credentials, error) {
 			}
 			val, rest = rest[:end], rest[end:]
 			if val == "" {
-				return nil, errMalformed
+				return c, errMalformed
 			}
 		}
-		c[strings.ToLower(name)] = val
+		c.set(name, val)
 		rest = strings.TrimLeft(rest, " \t")
 		if rest != "" && rest[0] != ',' {
-			return nil, errMalformed
+			return c, errMalformed
 		}
 		v = rest
 	}
 }
 
+// set records parameter name (any case) with value val.
+func (c *credentials) set(name, val string) {
+	for i, p := range digestParams {
+		if !strings.EqualFold(name, p) {
+			continue
+		}
+		bit := uint8(1) << i
+		c.have |= bit
+		if val == "" {
+			c.empty |= bit
+		} else {
+			c.empty &^= bit
+		}
+		if bit == pQOP {
+			c.qop = val
+		}
+		return
+	}
+}
+
 // quoted reads a quoted-string at the start of s and returns its content
-// (escapes removed) and the rest.
+// (escapes removed) and the rest. Without escapes the content is a
+// substring of s.
 func quoted(s string) (string, string, error) {
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			return s[1:i], s[i+1:], nil
+		case '\\':
+			return unescape(s)
+		}
+	}
+	return "", "", errMalformed
+}
+
+// unescape is quoted for a quoted-string with escapes.
+func unescape(s string) (string, string, error) {
 	var b strings.Builder
 	for i := 1; i < len(s); i++ {
 		switch s[i] {
@@ -92,24 +148,21 @@ func quoted(s string) (string, string, error) {
 // present (cnonce and nc too with qop auth or auth-int), and username,
 // nonce and response are not empty.
 func (c credentials) check(check Checks) *Failure {
-	for _, p := range []string{"username", "realm", "nonce", "uri", "response"} {
-		if _, ok := c[p]; !ok {
-			return fail(check, 400, "Bad Auth Credentials")
-		}
+	const needed = pUsername | pRealm | pNonce | pURI | pResponse
+	if c.have&needed != needed {
+		return fail(check, 400, "Bad Auth Credentials")
 	}
-	if qop := strings.ToLower(c["qop"]); qop == "auth" || qop == "auth-int" {
-		_, cnonce := c["cnonce"]
-		_, nc := c["nc"]
-		if !cnonce || !nc {
+	if strings.EqualFold(c.qop, "auth") || strings.EqualFold(c.qop, "auth-int") {
+		if c.have&(pCNonce|pNC) != pCNonce|pNC {
 			return fail(check, 400, "Bad Auth Credentials")
 		}
 	}
 	switch {
-	case c["username"] == "":
+	case c.empty&pUsername != 0:
 		return fail(check, 400, "Auth Empty User")
-	case c["nonce"] == "":
+	case c.empty&pNonce != 0:
 		return fail(check, 400, "Auth Empty Nonce")
-	case c["response"] == "":
+	case c.empty&pResponse != 0:
 		return fail(check, 400, "Auth Empty Response")
 	}
 	return nil

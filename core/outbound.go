@@ -58,7 +58,7 @@ func (s *Server) sendUDP(t Target, msg sip.Message) error {
 	}
 	bp := l.bufs.Get().(*[]byte)
 	w := bytes.NewBuffer((*bp)[:0])
-	msg.StringWrite(w)
+	WriteMessage(w, msg)
 	// The listener's raw sendto: the runtime's syscall path would wake
 	// its monitor thread for every message while locus is otherwise idle.
 	err = l.writeTo(w.Bytes(), dst)

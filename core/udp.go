@@ -273,7 +273,7 @@ func (l *udpListener) respond(res *sip.Response) error {
 	}
 	bp := l.bufs.Get().(*[]byte)
 	w := bytes.NewBuffer((*bp)[:0])
-	res.StringWrite(w)
+	WriteMessage(w, res)
 	err = l.writeTo(w.Bytes(), dst)
 	*bp = w.Bytes()[:0]
 	l.bufs.Put(bp)

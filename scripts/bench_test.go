@@ -134,7 +134,7 @@ var replyBuf bytes.Buffer
 // serialise writes the reply as the transport would.
 func serialise(res *sip.Response) error {
 	replyBuf.Reset()
-	res.StringWrite(&replyBuf)
+	core.WriteMessage(&replyBuf, res)
 	if res.StatusCode != 200 {
 		return fmt.Errorf("reply %d", res.StatusCode)
 	}

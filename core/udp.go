@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/locus-sip/locus/core/sipparse"
 )
 
 // udpListener serves one UDP socket with a fixed set of workers, each
@@ -25,7 +26,6 @@ type udpListener struct {
 	conn    *net.UDPConn
 	eng     *Engine
 	log     *slog.Logger
-	parser  *sip.Parser
 	local   sip.Addr
 	workers int
 	wg      sync.WaitGroup
@@ -80,7 +80,7 @@ const udpReadBuffer = 4 << 20
 const maxDatagram = 65535
 
 func newUDPListener(conn *net.UDPConn, eng *Engine, log *slog.Logger, workers int) *udpListener {
-	l := &udpListener{conn: conn, eng: eng, log: log, parser: sip.NewParser(), workers: workers, maxPacket: maxDatagram}
+	l := &udpListener{conn: conn, eng: eng, log: log, workers: workers, maxPacket: maxDatagram}
 	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok {
 		l.local = sip.Addr{IP: a.IP, Port: a.Port}
 	}
@@ -177,7 +177,7 @@ func (l *udpListener) handle(data []byte, src netip.AddrPort, yield func()) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return // keep-alive (RFC 5626 CRLF) or padding
 	}
-	msg, err := l.parser.ParseSIP(data)
+	msg, err := sipparse.Parse(data)
 	if err != nil {
 		l.drop(src, err)
 		return

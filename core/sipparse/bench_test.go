@@ -1,0 +1,64 @@
+package sipparse
+
+import (
+	"strings"
+	"testing"
+)
+
+var benchMessages = []struct {
+	name string
+	data []byte
+}{
+	{"register", []byte(registerPhone)},
+	{"invite_sdp", []byte(inviteSDP)},
+}
+
+// BenchmarkParse is the fast path on messages it takes whole.
+func BenchmarkParse(b *testing.B) {
+	for _, m := range benchMessages {
+		b.Run(m.name, func(b *testing.B) {
+			if parseFast(m.data) == nil {
+				b.Fatal("the fast path does not take this message")
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(m.data)))
+			for b.Loop() {
+				if _, err := ParseRequest(m.data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkParseSipgo is sipgo's parser on the same messages.
+func BenchmarkParseSipgo(b *testing.B) {
+	for _, m := range benchMessages {
+		b.Run(m.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(m.data)))
+			for b.Loop() {
+				if _, err := sipgoParser.ParseSIP(m.data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkParseFallback measures what a message the fast path gives up on
+// midway costs: its attempt, then sipgo's parse.
+func BenchmarkParseFallback(b *testing.B) {
+	// A space before the Contact's parameters, after six headers.
+	data := []byte(strings.Replace(registerPhone, ">;+sip.instance", "> ;+sip.instance", 1))
+	if parseFast(data) != nil {
+		b.Fatal("the fast path takes this message")
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := ParseRequest(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

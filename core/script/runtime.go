@@ -172,8 +172,11 @@ func (r *Runtime) Call(m *core.Msg, fn string, args ...lua.LValue) error {
 		return fmt.Errorf("%w (%s)", ErrTimeout, r.opts.Timeout)
 	}
 	if err != nil {
-		var ae *lua.ApiError
-		if errors.As(err, &ae) && ae.Object == exitValue {
+		ae, ok := err.(*lua.ApiError) // what PCall returns; As for anything wrapped
+		if !ok {
+			_ = errors.As(err, &ae)
+		}
+		if ae != nil && ae.Object == exitValue {
 			st.L.SetTop(0)
 			g.put(st)
 			return nil

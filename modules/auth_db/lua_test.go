@@ -58,7 +58,8 @@ func TestLuaRegisterFlow(t *testing.T) {
 		stale  bool
 	}{
 		{"SHA-256 nc 1", req{auth: credentials(sha, "alice", "wonderland", "REGISTER", "sip:example.com", 1), cseq: 2}, 200, "OK 1 alice@example.com", false},
-		{"the same again (replay or retransmission)", req{auth: credentials(sha, "alice", "wonderland", "REGISTER", "sip:example.com", 1), cseq: 2}, 401, "", true},
+		{"the same request again (a retransmission)", req{auth: credentials(sha, "alice", "wonderland", "REGISTER", "sip:example.com", 1), cseq: 2}, 200, "OK 1 alice@example.com", false},
+		{"the same credentials in a new request (a replay)", req{auth: credentials(sha, "alice", "wonderland", "REGISTER", "sip:example.com", 1), cseq: 3}, 401, "", true},
 		{"nc 2", req{auth: credentials(sha, "alice", "wonderland", "REGISTER", "sip:example.com", 2), cseq: 3}, 200, "OK 1 alice@example.com", false},
 		{"MD5, same nonce, nc 3", req{auth: credentials(md5, "alice", "wonderland", "REGISTER", "sip:example.com", 3), cseq: 4}, 200, "OK 1 alice@example.com", false},
 		{"wrong password", req{auth: credentials(sha, "alice", "nope", "REGISTER", "sip:example.com", 4), cseq: 5}, 401, "", false},

@@ -4,7 +4,8 @@
 // baseline the persistent stores are measured against.
 //
 // Each AoR's bindings are packed into one immutable string (see codec.go),
-// held in one of 256 shards, each a map guarded by its own mutex. The
+// held in one of 256 shards, each guarded by its own mutex, in a map keyed
+// by the AoR's hash (see locTable). The
 // low-cardinality strings of a binding (Socket, UserAgent, Methods) are
 // interned in a bounded table, so a million bindings share one copy of each.
 // Times are kept to the millisecond.
@@ -69,16 +70,101 @@ type Store struct {
 	bindings atomic.Int64
 	interns  interns
 	shards   [numShards]shard
+	// testHash replaces the AoR hash in tests, to make AoRs collide.
+	testHash func(aor string) uint64
 }
 
 type shard struct {
 	mu     sync.Mutex
-	tables map[string]map[string]record // table → AoR → record
-	_      [128 - 16]byte               // keep each shard's lock on its own cache lines
+	tables map[string]*locTable
+	// last is the table used last, found without a map lookup (and the
+	// memory stalls of one): most setups use one table.
+	last *locTable
+	_    [128 - 24]byte // keep each shard's lock on its own cache lines
 }
 
-// record is the packed bindings of one AoR; its map key is a substring of
-// data.
+// locTable is one location table's AoRs in a shard.
+//
+// aors holds each AoR's record under the AoR's 64-bit hash, so the map
+// never reads an AoR's bytes (which sit in its record, scattered over the
+// heap) to hash or compare a key, not even when it grows; the record holds
+// its AoR, which a hit is checked against. An AoR whose hash another AoR
+// holds already goes to collided instead, keyed by its AoR (a substring of
+// its record, so the key costs no allocation and never points into a
+// caller's request). Each AoR is in exactly one of the two maps.
+type locTable struct {
+	name     string // its key in shard.tables
+	aors     map[uint64]record
+	collided map[string]record // nil until needed: 64-bit collisions are rare
+}
+
+// table returns the named table, or nil. sh.mu is held.
+func (sh *shard) table(name string) *locTable {
+	if t := sh.last; t != nil && t.name == name {
+		return t
+	}
+	t := sh.tables[name]
+	if t != nil {
+		sh.last = t
+	}
+	return t
+}
+
+// drop removes t, which has no AoRs left. sh.mu is held.
+func (sh *shard) drop(t *locTable) {
+	delete(sh.tables, t.name)
+	if sh.last == t {
+		sh.last = nil
+	}
+}
+
+// get returns the record of aor, whose hash is h, and whether it is in
+// collided.
+func (t *locTable) get(h uint64, aor string) (rec record, ok, collided bool) {
+	if rec, ok := t.aors[h]; ok && recordAOR(rec.data) == aor {
+		return rec, true, false
+	}
+	if len(t.collided) > 0 {
+		rec, ok := t.collided[aor]
+		return rec, ok, ok
+	}
+	return record{}, false, false
+}
+
+// put stores rec, whose AoR hashes to h, where get found it (found,
+// collided), or, for a new AoR, under h unless another AoR holds h.
+func (t *locTable) put(h uint64, rec record, found, collided bool) {
+	if !found {
+		_, taken := t.aors[h]
+		collided = taken
+	}
+	if !collided {
+		t.aors[h] = rec
+		return
+	}
+	if t.collided == nil {
+		t.collided = map[string]record{}
+	}
+	// Assigning to an existing string key replaces the key too, so the old
+	// record is freed and the key never points into the caller's aor.
+	t.collided[recordAOR(rec.data)] = rec
+}
+
+// remove deletes the AoR get found.
+func (t *locTable) remove(h uint64, aor string, collided bool) {
+	if !collided {
+		delete(t.aors, h)
+		return
+	}
+	delete(t.collided, aor)
+	if len(t.collided) == 0 {
+		t.collided = nil
+	}
+}
+
+func (t *locTable) empty() bool { return len(t.aors) == 0 && len(t.collided) == 0 }
+
+// record is the packed bindings of one AoR, which it starts with.
 type record struct {
 	data   string
 	minExp int64 // earliest Expires, Unix milliseconds
@@ -88,33 +174,49 @@ type record struct {
 func New() *Store {
 	s := &Store{seed: maphash.MakeSeed()}
 	for i := range s.shards {
-		s.shards[i].tables = map[string]map[string]record{}
+		s.shards[i].tables = map[string]*locTable{}
 	}
 	return s
 }
 
-// shard returns the shard of aor. Only the AoR is hashed: the same AoR in
-// two tables sharing a shard is harmless, and it saves a hash per call.
-func (s *Store) shard(aor string) *shard {
-	return &s.shards[maphash.String(s.seed, aor)%numShards]
+// hash is the AoR's hash: its key in a locTable, and its shard. Only the
+// AoR is hashed: the same AoR in two tables sharing a shard is harmless.
+func (s *Store) hash(aor string) uint64 {
+	if s.testHash != nil {
+		return s.testHash(aor)
+	}
+	return maphash.String(s.seed, aor)
 }
 
-// Get returns the AoR's bindings in a new slice.
+func (s *Store) shard(h uint64) *shard { return &s.shards[h%numShards] }
+
 // Immediate reports that every call returns without waiting on I/O.
 func (s *Store) Immediate() bool { return true }
 
+// Get returns the AoR's bindings in a new slice.
 func (s *Store) Get(_ context.Context, table, aor string) ([]usrloc.Binding, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	sh := s.shard(aor)
-	sh.mu.Lock()
-	rec, ok := sh.tables[table][aor]
-	sh.mu.Unlock()
+	rec, ok := s.lookup(table, aor)
 	if !ok {
 		return nil, nil
 	}
 	return decodeRecord(rec.data, &s.interns), nil
+}
+
+// lookup returns the record of the AoR in table.
+func (s *Store) lookup(table, aor string) (record, bool) {
+	h := s.hash(aor)
+	sh := s.shard(h)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	t := sh.table(table)
+	if t == nil {
+		return record{}, false
+	}
+	rec, ok, _ := t.get(h, aor)
+	return rec, ok
 }
 
 // Update replaces the AoR's bindings with what fn returns for a copy of the
@@ -127,17 +229,27 @@ func (s *Store) Update(_ context.Context, table, aor string, fn func(cur []usrlo
 	if table == "" || aor == "" {
 		return nil, fmt.Errorf("memstore: update of table %q AoR %q: empty name", table, aor)
 	}
-	sh := s.shard(aor)
+	h := s.hash(aor)
+	sh := s.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock() // deferred: fn may panic
 	if sh.tables == nil {
 		return nil, ErrClosed
 	}
-	m := sh.tables[table]
-	rec, ok := m[aor]
-	var cur []usrloc.Binding
+	t := sh.table(table)
+	var (
+		rec          record
+		ok, collided bool
+		cur, spare   []usrloc.Binding
+	)
+	if t != nil {
+		rec, ok, collided = t.get(h, aor)
+	}
 	if ok {
-		cur = decodeRecord(rec.data, &s.interns)
+		// One allocation holds fn's copy and the result, which usually has
+		// as many bindings. fn's copy is capped at its length: nothing fn
+		// does with it reaches the result.
+		cur, spare = decodeRecordSpare(rec.data, &s.interns)
 	}
 	next, err := fn(cur)
 	if err != nil {
@@ -152,22 +264,21 @@ func (s *Store) Update(_ context.Context, table, aor string, fn func(cur []usrlo
 	}
 	if len(next) == 0 {
 		if ok {
-			delete(m, aor)
-			if len(m) == 0 {
-				delete(sh.tables, table)
+			t.remove(h, aor, collided)
+			if t.empty() {
+				sh.drop(t)
 			}
 		}
 		return nil, nil
 	}
-	if m == nil {
-		m = map[string]record{}
-		sh.tables[strings.Clone(table)] = m
+	if t == nil {
+		t = &locTable{name: strings.Clone(table), aors: map[uint64]record{}}
+		sh.tables[t.name] = t
+		sh.last = t
 	}
 	rec = s.pack(aor, next)
-	// Assigning to an existing string key replaces the key too, so the old
-	// record is freed and the key never points into the caller's aor.
-	m[recordAOR(rec.data)] = rec
-	return decodeRecord(rec.data, &s.interns), nil
+	t.put(h, rec, ok, collided)
+	return decodeRecordInto(spare, rec.data, &s.interns), nil
 }
 
 func (s *Store) pack(aor string, bs []usrloc.Binding) record {
@@ -185,37 +296,58 @@ func (s *Store) Expire(_ context.Context, now time.Time) ([]usrloc.Expired, erro
 	}
 	nowMs := now.UnixMilli() // floor: a record whose earliest expiry is later has nothing due
 	var expired []usrloc.Expired
+	// expire rewrites or removes one record with something due; it
+	// reports whether bindings are left.
+	expire := func(t *locTable, rec record) (record, bool) {
+		aor := recordAOR(rec.data)
+		bs := decodeRecord(rec.data, &s.interns)
+		keep := bs[:0]
+		for _, b := range bs {
+			if !b.Expired(now) {
+				keep = append(keep, b)
+				continue
+			}
+			if b.AOR == "" {
+				b.AOR = aor
+			}
+			expired = append(expired, usrloc.Expired{Table: t.name, Binding: b})
+		}
+		s.bindings.Add(int64(len(keep) - len(bs)))
+		if len(keep) == 0 {
+			s.aors.Add(-1)
+			return record{}, false
+		}
+		return s.pack(aor, keep), true
+	}
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		for table, m := range sh.tables {
-			for aor, rec := range m {
+		for _, t := range sh.tables { // deleting while ranging is allowed
+			for h, rec := range t.aors {
 				if rec.minExp > nowMs {
 					continue
 				}
-				bs := decodeRecord(rec.data, &s.interns)
-				keep := bs[:0]
-				for _, b := range bs {
-					if !b.Expired(now) {
-						keep = append(keep, b)
-						continue
-					}
-					if b.AOR == "" {
-						b.AOR = aor
-					}
-					expired = append(expired, usrloc.Expired{Table: table, Binding: b})
+				if rec, ok := expire(t, rec); ok {
+					t.aors[h] = rec
+				} else {
+					delete(t.aors, h)
 				}
-				s.bindings.Add(int64(len(keep) - len(bs)))
-				if len(keep) == 0 {
-					s.aors.Add(-1)
-					delete(m, aor)
+			}
+			for aor, rec := range t.collided {
+				if rec.minExp > nowMs {
 					continue
 				}
-				rec = s.pack(aor, keep)
-				m[recordAOR(rec.data)] = rec
+				if rec, ok := expire(t, rec); ok {
+					t.collided[recordAOR(rec.data)] = rec
+				} else {
+					delete(t.collided, aor)
+				}
 			}
-			if len(m) == 0 {
-				delete(sh.tables, table)
+			if len(t.collided) == 0 {
+				t.collided = nil
+			}
+			if t.empty() {
+				sh.drop(t)
 			}
 		}
 		sh.mu.Unlock()
@@ -234,10 +366,7 @@ func (s *Store) List(_ context.Context, table, prefix, after string, fn func(aor
 		}
 		aors := s.smallestAoRs(table, prefix, after, listBatch)
 		for _, aor := range aors {
-			sh := s.shard(aor)
-			sh.mu.Lock()
-			rec, ok := sh.tables[table][aor]
-			sh.mu.Unlock()
+			rec, ok := s.lookup(table, aor)
 			if !ok {
 				continue
 			}
@@ -257,19 +386,28 @@ func (s *Store) List(_ context.Context, table, prefix, after string, fn func(aor
 // smallest seen, so the cost is one pass over the shards.
 func (s *Store) smallestAoRs(table, prefix, after string, n int) []string {
 	h := make([]string, 0, n)
+	// keep considers one AoR (a substring of its record).
+	keep := func(aor string) {
+		if aor <= after || !strings.HasPrefix(aor, prefix) {
+			return
+		}
+		if len(h) < n {
+			h = append(h, aor)
+			siftUp(h, len(h)-1)
+		} else if aor < h[0] {
+			h[0] = aor
+			siftDown(h, 0)
+		}
+	}
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		for aor := range sh.tables[table] {
-			if aor <= after || !strings.HasPrefix(aor, prefix) {
-				continue
+		if t := sh.table(table); t != nil {
+			for _, rec := range t.aors {
+				keep(recordAOR(rec.data))
 			}
-			if len(h) < n {
-				h = append(h, aor)
-				siftUp(h, len(h)-1)
-			} else if aor < h[0] {
-				h[0] = aor
-				siftDown(h, 0)
+			for aor := range t.collided {
+				keep(aor)
 			}
 		}
 		sh.mu.Unlock()
@@ -327,7 +465,7 @@ func (s *Store) Close() error {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		sh.tables = nil
+		sh.tables, sh.last = nil, nil
 		sh.mu.Unlock()
 	}
 	return nil

@@ -3,7 +3,9 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +18,91 @@ import (
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) usrloc.Store { return New() })
+}
+
+// TestConformanceCollisions runs the suite with AoR hashes that collide,
+// so that AoRs are held both under their hash and under their string.
+func TestConformanceCollisions(t *testing.T) {
+	for name, hash := range map[string]func(string) uint64{
+		"all":   func(string) uint64 { return 7 },
+		"three": func(aor string) uint64 { return uint64(len(aor) % 3) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) usrloc.Store {
+				s := New()
+				s.testHash = hash
+				return s
+			})
+		})
+	}
+}
+
+// TestCollisions moves AoRs that share a hash through every path: the
+// first takes the hash, the others are held by their string; removing the
+// first leaves the others where they are, and a new AoR takes the free hash.
+func TestCollisions(t *testing.T) {
+	s := New()
+	s.testHash = func(string) uint64 { return 42 }
+	ctx := context.Background()
+	put := func(i int) {
+		t.Helper()
+		if _, err := s.Update(ctx, "location", aorOf(i), replace(binding(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del := func(i int) {
+		t.Helper()
+		if _, err := s.Update(ctx, "location", aorOf(i), func([]usrloc.Binding) ([]usrloc.Binding, error) { return nil, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(when string, present ...int) {
+		t.Helper()
+		tbl := s.shard(42).tables["location"]
+		n := 0
+		if tbl != nil {
+			n = len(tbl.aors) + len(tbl.collided)
+		}
+		if n != len(present) {
+			t.Fatalf("%s: %d AoRs held, want %d", when, n, len(present))
+		}
+		for _, i := range present {
+			got, err := s.Get(ctx, "location", aorOf(i))
+			if err != nil || len(got) != 1 || got[0].Contact != binding(i).Contact {
+				t.Fatalf("%s: Get(%s) = %+v, %v", when, aorOf(i), got, err)
+			}
+		}
+		if aors, bindings, _ := s.Count(ctx); aors != len(present) || bindings != len(present) {
+			t.Fatalf("%s: Count = %d AoRs, %d bindings; want %d", when, aors, bindings, len(present))
+		}
+	}
+	put(1)
+	put(2)
+	put(3)
+	want("three inserted", 1, 2, 3)
+	if tbl := s.shard(42).tables["location"]; len(tbl.aors) != 1 || len(tbl.collided) != 2 {
+		t.Fatalf("held %d by hash and %d by string, want 1 and 2", len(tbl.aors), len(tbl.collided))
+	}
+	del(1)
+	want("the hash holder removed", 2, 3)
+	put(2) // an update of an AoR held by its string stays there
+	want("the others updated", 2, 3)
+	put(4)
+	want("a new AoR inserted", 2, 3, 4)
+	if tbl := s.shard(42).tables["location"]; len(tbl.aors) != 1 || len(tbl.collided) != 2 || recordAOR(tbl.aors[42].data) != aorOf(4) {
+		t.Fatalf("held %d by hash and %d by string, want the new AoR by hash and the others by string", len(tbl.aors), len(tbl.collided))
+	}
+	del(2)
+	del(3)
+	want("two removed", 4)
+	if tbl := s.shard(42).tables["location"]; tbl.collided != nil {
+		t.Fatalf("empty collided map kept: %v", tbl.collided)
+	}
+	del(4)
+	want("all removed")
+	if len(s.shard(42).tables) != 0 || s.shard(42).last != nil {
+		t.Fatal("an empty table was kept")
+	}
 }
 
 func TestOpen(t *testing.T) {
@@ -108,6 +195,63 @@ func TestInterning(t *testing.T) {
 	}
 }
 
+// TestUpdateSharedAllocation checks that fn's copy and Update's result,
+// which share one allocation, never reach each other: whatever fn does with
+// its copy, and keeps of it, the result is what Get returns, and changing
+// one leaves the other alone.
+func TestUpdateSharedAllocation(t *testing.T) {
+	s := New()
+	ctx := context.Background()
+	aor := aorOf(1)
+	b1, b2, b3 := binding(1), binding(1), binding(1)
+	b2.Contact, b3.Contact = "sip:two@198.51.100.8", "sip:three@198.51.100.9"
+	if _, err := s.Update(ctx, "location", aor, func([]usrloc.Binding) ([]usrloc.Binding, error) {
+		return []usrloc.Binding{b1, b2}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		fn   func(cur []usrloc.Binding) []usrloc.Binding
+		want []string // contacts stored
+	}{
+		{"modified in place", func(cur []usrloc.Binding) []usrloc.Binding { cur[0].CSeq = 99; return cur }, []string{b1.Contact, b2.Contact}},
+		{"shortened", func(cur []usrloc.Binding) []usrloc.Binding { return cur[1:] }, []string{b2.Contact}},
+		{"grown", func(cur []usrloc.Binding) []usrloc.Binding { return append(cur, b3, b1) }, []string{b2.Contact, b3.Contact, b1.Contact}},
+		{"replaced", func([]usrloc.Binding) []usrloc.Binding { return []usrloc.Binding{b3} }, []string{b3.Contact}},
+	} {
+		var kept, keptCopy []usrloc.Binding
+		ret, err := s.Update(ctx, "location", aor, func(cur []usrloc.Binding) ([]usrloc.Binding, error) {
+			next := tc.fn(cur)
+			kept, keptCopy = cur, slices.Clone(cur)
+			return next, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.Get(ctx, "location", aor)
+		var contacts []string
+		for i := range ret {
+			contacts = append(contacts, ret[i].Contact)
+			if !reflect.DeepEqual(ret[i], got[i]) {
+				t.Errorf("%s: result %d differs from Get: %+v, %+v", tc.name, i, ret[i], got[i])
+			}
+		}
+		if !slices.Equal(contacts, tc.want) || len(got) != len(ret) {
+			t.Errorf("%s: stored %v, want %v", tc.name, contacts, tc.want)
+		}
+		if !reflect.DeepEqual(kept, keptCopy) {
+			t.Errorf("%s: making the result changed fn's copy", tc.name)
+		}
+		for i := range ret {
+			ret[i].Contact, ret[i].CSeq = "sip:mutated@invalid", 12345
+		}
+		if !reflect.DeepEqual(kept, keptCopy) {
+			t.Errorf("%s: changing the result changed fn's copy", tc.name)
+		}
+	}
+}
+
 func aorOf(i int) string { return fmt.Sprintf("sip:user%06d@example.com", i) }
 
 // binding returns the realistic UDP binding the memory figures are for.
@@ -196,6 +340,23 @@ func BenchmarkUpdate(b *testing.B) {
 	}
 }
 
+// BenchmarkUpdateHot is BenchmarkUpdate over 1,000 AoRs, whose records
+// stay in the CPU caches: the store's own work without the memory stalls.
+func BenchmarkUpdateHot(b *testing.B) {
+	s, bs := filled(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		x := &bs[i%1000]
+		x.CSeq++
+		if _, err := s.Update(ctx, "location", x.AOR, replace(*x)); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
 func BenchmarkUpdateParallel(b *testing.B) {
 	s, bs := filled(b)
 	ctx := context.Background()
@@ -248,19 +409,23 @@ func BenchmarkGetParallel(b *testing.B) {
 
 func unsafeData(s string) *byte { return unsafe.StringData(s) }
 
-// TestKeyInRecord checks that an AoR's map key is a substring of its record,
-// never the caller's string (which may point into a whole request), after an
-// insert, an update and an Expire that rewrites the record.
+// TestKeyInRecord checks that an AoR held under its AoR string (one whose
+// hash another AoR holds) is keyed by a substring of its record, never the
+// caller's string (which may point into a whole request), after an insert,
+// an update and an Expire that rewrites the record.
 func TestKeyInRecord(t *testing.T) {
 	s := New()
+	s.testHash = func(string) uint64 { return 7 } // every AoR collides
 	ctx := context.Background()
+	if _, err := s.Update(ctx, "location", aorOf(1), replace(binding(1))); err != nil {
+		t.Fatal(err) // aorOf(1) takes the hash, so aorOf(7) goes by its string
+	}
 	request := "REGISTER sip:example.com SIP/2.0\r\nTo: <" + aorOf(7) + ">\r\n"
 	aor := request[strings.Index(request, "<")+1 : strings.Index(request, ">")]
 	check := func(when string) {
 		t.Helper()
-		sh := s.shard(aor)
 		n := 0
-		for key, rec := range sh.tables["location"] {
+		for key, rec := range s.shard(7).tables["location"].collided {
 			if key != aor {
 				continue
 			}
@@ -271,7 +436,7 @@ func TestKeyInRecord(t *testing.T) {
 			}
 		}
 		if n != 1 {
-			t.Fatalf("%s: AoR stored %d times, want 1", when, n)
+			t.Fatalf("%s: AoR stored %d times under its string, want 1", when, n)
 		}
 	}
 	b1, b2 := binding(7), binding(7)

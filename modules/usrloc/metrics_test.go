@@ -2,6 +2,8 @@ package usrloc_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -90,4 +92,71 @@ func TestReady(t *testing.T) {
 	if err := ul.Ready(context.Background()); err == nil {
 		t.Fatal("ready with a closed store")
 	}
+}
+
+// TestUpdateRefusal checks that an error of Update's fn comes back as it
+// was returned and is not counted as a store failure, while a store
+// failure is.
+func TestUpdateRefusal(t *testing.T) {
+	var cfg core.Config
+	if err := core.ParseConfig([]byte("store: \"memory:\"\n"), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	h, err := core.LoadModules(context.Background(), &cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Cleanup()
+	m, _ := h.Module("usrloc")
+	ul := m.(*usrloc.Usrloc)
+	ctx := context.Background()
+	storeErrors := func() float64 {
+		mfs, _ := h.Metrics.Gather()
+		sum := 0.0
+		for _, mf := range mfs {
+			if mf.GetName() == "locus_usrloc_store_errors_total" {
+				for _, mt := range mf.GetMetric() {
+					sum += mt.GetCounter().GetValue()
+				}
+			}
+		}
+		return sum
+	}
+	refuse := errors.New("refused")
+	_, err = ul.Update(ctx, "location", "sip:a@x", func([]usrloc.Binding) ([]usrloc.Binding, error) { return nil, refuse })
+	if err != refuse {
+		t.Fatalf("fn's error came back as %v, want it as it was", err)
+	}
+	if n := storeErrors(); n != 0 {
+		t.Fatalf("a refusal counted as %v store errors", n)
+	}
+	_ = ul.Store().Close()
+	_, err = ul.Update(ctx, "location", "sip:a@x", func([]usrloc.Binding) ([]usrloc.Binding, error) { return nil, nil })
+	if !errors.Is(err, memstore.ErrClosed) {
+		t.Fatalf("update of a closed store: %v", err)
+	}
+	if n := storeErrors(); n != 1 {
+		t.Fatalf("a store failure counted as %v store errors, want 1", n)
+	}
+
+	// A store that wraps fn's error (the contract says it must not) still
+	// gives the caller fn's error.
+	wrapping, err := usrloc.NewWithStore(wrapErrors{memstore.New()}, 0, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = wrapping.Update(ctx, "location", "sip:a@x", func([]usrloc.Binding) ([]usrloc.Binding, error) { return nil, refuse })
+	if err != refuse {
+		t.Fatalf("through a wrapping store fn's error came back as %v", err)
+	}
+}
+
+type wrapErrors struct{ usrloc.Store }
+
+func (w wrapErrors) Update(ctx context.Context, table, aor string, fn func([]usrloc.Binding) ([]usrloc.Binding, error)) ([]usrloc.Binding, error) {
+	bs, err := w.Store.Update(ctx, table, aor, fn)
+	if err != nil {
+		return nil, fmt.Errorf("wrapped: %w", err)
+	}
+	return bs, nil
 }

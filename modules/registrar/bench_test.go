@@ -42,6 +42,26 @@ func BenchmarkSave(b *testing.B) {
 			}
 		}
 	})
+	// refresh3: an AoR with three devices, each refreshing in turn: the
+	// other two bindings are compared with every REGISTER's contact.
+	b.Run("refresh3", func(b *testing.B) {
+		r := benchRegistrar(b, 0)
+		reqs := make([]*sip.Request, 3)
+		for i := range reqs {
+			reqs[i] = coretest.Request(b, reg{callID: fmt.Sprintf("dev%d@192.0.2.%d", i, 10+i),
+				contacts: []string{fmt.Sprintf("<sip:alice@192.0.2.%d:5060;transport=udp>", 10+i)}}.String())
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			req := reqs[i%len(reqs)]
+			req.CSeq().SeqNo = uint32(i + 1)
+			i++
+			if code, err := r.Save(ctx, core.NewMsg(req, discard), "location", 0, ""); err != nil || code < 0 {
+				b.Fatalf("save: %d %v", code, err)
+			}
+		}
+	})
 	b.Run("insert", func(b *testing.B) {
 		r := benchRegistrar(b, 0)
 		reqs := make([]*sip.Request, 4096)

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -206,6 +207,57 @@ func URIEqual(a, b *sip.Uri) bool {
 	}
 	for _, kv := range a.Headers {
 		if vb, ok := param(b.Headers, kv.K); !ok || vb != kv.V {
+			return false
+		}
+	}
+	return true
+}
+
+// mayEqualURI reports whether the URI text s may parse into a URI that
+// URIEqual finds equal to u; false is certain, without parsing s. sipgo
+// takes a URI's user and host verbatim from its text, URIEqual compares
+// users exactly and hosts with strings.EqualFold, which for ASCII strings
+// is ASCII case folding: the parsed host of an ASCII text that holds no
+// case variant of u.Host cannot equal it.
+func mayEqualURI(s string, u *sip.Uri) bool {
+	if !strings.Contains(s, u.User) {
+		return false
+	}
+	if u.Host == "" || !isASCII(s) || !isASCII(u.Host) {
+		return true
+	}
+	return containsFoldASCII(s, u.Host)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// containsFoldASCII reports whether s holds sub, ignoring ASCII case.
+func containsFoldASCII(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if equalFoldASCII(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func equalFoldASCII(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
 			return false
 		}
 	}

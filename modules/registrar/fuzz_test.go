@@ -147,3 +147,31 @@ func FuzzURIString(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMayEqualURI checks that the registrar's quick test for a stored
+// contact never rejects one that URIEqual finds equal after parsing: a
+// wrong "no" would add a second binding for one device.
+func FuzzMayEqualURI(f *testing.F) {
+	for _, p := range [][2]string{
+		{"sip:a@Host.Example.com:5060;transport=udp", "sip:a@host.example.com:5060;transport=UDP;ob"},
+		{"sip:alice@192.0.2.10:5060", "sip:alice@192.0.2.11:5060"},
+		{"sip:A@h", "sip:a@h"},
+		{"sip:u@[2001:DB8::1]:5070", "sip:u@[2001:db8::1]:5070"},
+		{"sip:h", "sip:H"},
+		{"sip:u@\u212Aexample", "sip:u@kexample"},
+		{"sips:u:pw@h;maddr=x", "sips:u:pw@H;maddr=x"},
+		{"tel:+123", "sip:+123@h"},
+		{"sip:u@h?subject=x", "sip:u@h?subject=x"},
+	} {
+		f.Add(p[0], p[1])
+	}
+	f.Fuzz(func(t *testing.T, stored, contact string) {
+		var a, b sip.Uri
+		if sip.ParseUri(stored, &a) != nil || sip.ParseUri(contact, &b) != nil || b.Host == "" {
+			return
+		}
+		if registrar.URIEqual(&a, &b) && !registrar.MayEqualURI(stored, &b) {
+			t.Fatalf("%q equals %q, but the quick test says it cannot", stored, contact)
+		}
+	})
+}

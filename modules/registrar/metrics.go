@@ -14,7 +14,7 @@ var failureNames = [...]string{
 var resultNames = map[int]string{Inserted: "inserted", Updated: "updated", Deleted: "deleted", Queried: "queried"}
 
 type metrics struct {
-	ok       map[int]prometheus.Counter
+	ok       [Queried + 1]prometheus.Counter // by save result; an array, not a map: one per REGISTER
 	rejected [len(failureNames)]prometheus.Counter
 	lookups  *prometheus.CounterVec
 }
@@ -29,7 +29,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Lookups, by result (found, not_found, method_not_allowed, error).",
 	}, []string{"result"})
 	reg.MustRegister(regs, lookups)
-	m := &metrics{ok: map[int]prometheus.Counter{}, lookups: lookups}
+	m := &metrics{lookups: lookups}
 	for code, name := range resultNames {
 		m.ok[code] = regs.WithLabelValues(name, "")
 	}
@@ -52,8 +52,8 @@ func (m *metrics) saved(code int, err error) {
 		m.rejected[re.Failure].Inc()
 		return
 	}
-	if c, ok := m.ok[code]; ok {
-		c.Inc()
+	if code >= 0 && code < len(m.ok) && m.ok[code] != nil {
+		m.ok[code].Inc()
 	}
 }
 

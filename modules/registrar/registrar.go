@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -122,7 +122,7 @@ func (r *Registrar) newRUID() string {
 
 // contact is one parsed Contact of a REGISTER.
 type contact struct {
-	uri      sip.Uri
+	uri      *sip.Uri // the Contact header's, which nothing changes
 	raw      string
 	expires  int64
 	q        int
@@ -248,11 +248,11 @@ func (r *Registrar) parse(m *core.Msg, uri string, flags int) (*request, *Error)
 			out.star = true
 			continue
 		}
-		c := contact{uri: ch.Address, q: usrloc.QUnset, methods: methods}
+		c := contact{uri: &ch.Address, q: usrloc.QUnset, methods: methods}
 		if c.uri.Host == "" {
 			return nil, fail(FailBadContact, "Contact URI without host")
 		}
-		c.raw = uriString(&c.uri)
+		c.raw = uriString(c.uri)
 		if !storable(c.raw) {
 			return nil, fail(FailBadContact, "Contact URI with invalid characters")
 		}
@@ -385,6 +385,7 @@ type Result struct {
 	Bindings []usrloc.Binding
 	Outbound bool
 	Path     []string
+	at       time.Time // when save ran: the 200 OK's clock, one reading per REGISTER
 }
 
 // Save processes the REGISTER in m for table (RFC 3261 §10.3). uri, when
@@ -484,6 +485,7 @@ func (r *Registrar) save(ctx context.Context, m *core.Msg, table string, flags i
 		return res, nil
 	}
 	now := r.now()
+	res.at = now
 	received := protoAddr(m.Transport, m.SrcIP, m.SrcPort, true)
 	socket := ""
 	if m.LocalIP != "" {
@@ -594,8 +596,29 @@ func (r *Registrar) removeAll(p *request, cur []usrloc.Binding, now time.Time, o
 
 // apply computes the AoR's bindings after the REGISTER's contacts.
 func (r *Registrar) apply(p *request, cur []usrloc.Binding, flags int, now time.Time, received, socket, connID string, o *outcome) ([]usrloc.Binding, error) {
-	next := make([]usrloc.Binding, len(cur))
-	copy(next, cur)
+	// Match every contact first, before any binding changes, and count
+	// what the REGISTER adds.
+	var matchBuf [8]int
+	matches := matchBuf[:0]
+	adds := 0
+	for ci := range p.contacts {
+		i := matchBinding(cur, &p.contacts[ci])
+		matches = append(matches, i)
+		if i < 0 && p.contacts[ci].expires > 0 {
+			adds++
+		}
+	}
+	// cur is this call's own copy (usrloc.Service.Update), so it becomes
+	// the result in place: a refresh allocates nothing. Each binding is
+	// read below before it is overwritten, and matched above. When
+	// contacts add bindings, one allocation holds cur's and then the new
+	// ones (fresh), which the compaction below never overwrites, as it
+	// moves bindings down only.
+	next := cur
+	if adds > 0 {
+		next = make([]usrloc.Binding, len(cur), len(cur)+adds)
+		copy(next, cur)
+	}
 	// Most AoRs have a few bindings: keep the marks on the stack.
 	var marks [2 * 8]bool
 	var touched, removed []bool
@@ -604,10 +627,10 @@ func (r *Registrar) apply(p *request, cur []usrloc.Binding, flags int, now time.
 	} else {
 		touched, removed = make([]bool, len(cur)), make([]bool, len(cur))
 	}
-	var fresh []usrloc.Binding
+	fresh := next[len(cur):len(cur):cap(next)]
 	for ci := range p.contacts {
 		c := &p.contacts[ci]
-		i := matchBinding(cur, c)
+		i := matches[ci]
 		if i < 0 {
 			if c.expires > 0 && matchBinding(fresh, c) < 0 {
 				fresh = append(fresh, r.binding(p, c, received, socket, connID, now, r.newRUID()))
@@ -634,9 +657,10 @@ func (r *Registrar) apply(p *request, cur []usrloc.Binding, flags int, now time.
 		next[i] = r.binding(p, c, received, socket, connID, now, cur[i].RUID)
 		o.updated = true
 	}
-	// next is this call's own copy: compact it in place.
+	// Compact next in place.
 	out := next[:0]
-	var evictable []int // indexes in out of bindings this REGISTER did not touch
+	var evictableBuf [8]int
+	evictable := evictableBuf[:0] // indexes in out of bindings this REGISTER did not touch
 	for i := range next {
 		if removed[i] {
 			continue
@@ -650,14 +674,14 @@ func (r *Registrar) apply(p *request, cur []usrloc.Binding, flags int, now time.
 		}
 		out = append(out, next[i])
 	}
-	out = append(out, fresh...)
+	out = append(out, fresh...) // within next: a copy down, no allocation
 	// The limit applies to what this REGISTER adds: refreshing or removing
 	// never fails because an AoR is over a lowered limit.
 	if excess := len(out) - r.MaxContacts; r.MaxContacts > 0 && excess > 0 && o.inserted {
 		if r.MaxContactsMode != "evict_oldest" || excess > len(evictable) {
 			return nil, fail(FailTooMany, fmt.Sprintf("%d contacts, limit %d", len(out), r.MaxContacts))
 		}
-		sort.SliceStable(evictable, func(a, b int) bool { return out[evictable[a]].Modified.Before(out[evictable[b]].Modified) })
+		slices.SortStableFunc(evictable, func(a, b int) int { return out[a].Modified.Compare(out[b].Modified) })
 		drop := make(map[int]bool, excess)
 		for _, i := range evictable[:excess] {
 			drop[i] = true
@@ -678,6 +702,7 @@ func (r *Registrar) apply(p *request, cur []usrloc.Binding, flags int, now time.
 // (and reg-id) when the contact has one (RFC 5626 §6), else by URI
 // equality (RFC 3261 §19.1.4).
 func matchBinding(cur []usrloc.Binding, c *contact) int {
+	var u *sip.Uri // parsed into only when the text alone cannot decide
 	for i := range cur {
 		b := &cur[i]
 		if c.instance != "" {
@@ -692,8 +717,15 @@ func matchBinding(cur []usrloc.Binding, c *contact) int {
 		if b.Contact == c.raw {
 			return i // a refresh repeats the contact as it was saved
 		}
-		var u sip.Uri
-		if sip.ParseUri(b.Contact, &u) == nil && URIEqual(&u, &c.uri) {
+		if !mayEqualURI(b.Contact, c.uri) {
+			continue // another device of the AoR: no parse needed to tell
+		}
+		if u == nil {
+			u = new(sip.Uri)
+		} else {
+			*u = sip.Uri{}
+		}
+		if sip.ParseUri(b.Contact, u) == nil && URIEqual(u, c.uri) {
 			return i
 		}
 	}
@@ -729,7 +761,10 @@ func (r *Registrar) okReply(m *core.Msg, res Result) (*sip.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := r.now()
+	now := res.at
+	if now.IsZero() { // a query: save read no clock
+		now = r.now()
+	}
 	for i := range res.Bindings {
 		reply.AppendHeader(sip.NewHeader("Contact", contactLine(&res.Bindings[i], now)))
 	}
@@ -739,13 +774,15 @@ func (r *Registrar) okReply(m *core.Msg, res Result) (*sip.Response, error) {
 	if res.Outbound {
 		reply.AppendHeader(sip.NewHeader("Require", "outbound"))
 	}
-	reply.AppendHeader(sip.NewHeader("Supported", supported))
-	reply.AppendHeader(sip.NewHeader("Date", r.date(now)))
+	reply.AppendHeader(supportedHeader)
+	reply.AppendHeader(r.date(now))
 	return reply, nil
 }
 
-// supported is the Supported header value of the 200 OK.
-var supported = strings.Join(Supported, ", ")
+// supportedHeader is the Supported header of every 200 OK. sipgo never
+// changes a header built by sip.NewHeader (and no one else can), so one
+// value is shared by all replies.
+var supportedHeader = sip.NewHeader("Supported", strings.Join(Supported, ", "))
 
 // contactLine is a binding as the 200 OK lists it: the contact with its
 // remaining expires, q and instance, built in one allocation.
@@ -771,21 +808,21 @@ func contactLine(b *usrloc.Binding, now time.Time) string {
 	return string(buf)
 }
 
-// date is the Date header value for now. Formatting it is kept for the
-// second it names: every reply of that second reuses it.
-func (r *Registrar) date(now time.Time) string {
+// date is the Date header for now. The header is kept for the second it
+// names: every reply of that second shares it, as supportedHeader is shared.
+func (r *Registrar) date(now time.Time) sip.Header {
 	sec := now.Unix()
 	if d := r.lastDate.Load(); d != nil && d.sec == sec {
-		return d.value
+		return d.header
 	}
-	d := &dateValue{sec: sec, value: now.UTC().Format(DateFormat)}
+	d := &dateValue{sec: sec, header: sip.NewHeader("Date", now.UTC().Format(DateFormat))}
 	r.lastDate.Store(d)
-	return d.value
+	return d.header
 }
 
 type dateValue struct {
-	sec   int64
-	value string
+	sec    int64
+	header sip.Header
 }
 
 func callIDOf(m *core.Msg) string {

@@ -498,3 +498,48 @@ func TestStorableText(t *testing.T) {
 		t.Fatalf("invalid Call-ID: %d", res.StatusCode)
 	}
 }
+
+// TestRefreshRemoveAdd sends one REGISTER that refreshes a binding, removes
+// another, leaves a third alone and adds a fourth: the bindings are
+// updated in place and compacted, the new one goes last.
+func TestRefreshRemoveAdd(t *testing.T) {
+	e := newEnv(t, "", nil)
+	const aor = "sip:alice@example.com"
+	e.send(reg{callID: "c1", cseq: 1, contacts: []string{"<sip:a@192.0.2.10>", "<sip:b@192.0.2.11>", "<sip:c@192.0.2.12>"}}.String())
+	before := e.bindings(aor)
+	if len(before) != 3 {
+		t.Fatalf("%d bindings, want 3", len(before))
+	}
+	e.clock.Advance(10 * time.Second)
+	res, _ := e.send(reg{callID: "c1", cseq: 2, contacts: []string{
+		"<sip:b@192.0.2.11>;expires=0", "<sip:d@192.0.2.13>;expires=300", "<sip:A@192.0.2.10>", "<sip:a@192.0.2.10>;expires=600",
+	}}.String())
+	if res.StatusCode != 200 {
+		t.Fatalf("reply %d %s", res.StatusCode, res.Reason)
+	}
+	now := e.clock.Now()
+	bs := e.bindings(aor)
+	var got []string
+	for _, b := range bs {
+		got = append(got, b.Contact)
+	}
+	// The user part is case-sensitive: sip:A@ is a new binding, added in
+	// contact order after sip:d@.
+	if strings.Join(got, " ") != "sip:a@192.0.2.10 sip:c@192.0.2.12 sip:d@192.0.2.13 sip:A@192.0.2.10" {
+		t.Fatalf("bindings %v", got)
+	}
+	a, c, d, upper := bs[0], bs[1], bs[2], bs[3]
+	if a.RUID != before[0].RUID || a.CSeq != 2 || !a.Expires.Equal(now.Add(600*time.Second)) || !a.Modified.Equal(now) {
+		t.Errorf("refreshed binding %+v", a)
+	}
+	if c.RUID != before[2].RUID || c.CSeq != 1 || !c.Expires.Equal(before[2].Expires) || !c.Modified.Equal(before[2].Modified) {
+		t.Errorf("untouched binding changed: %+v, was %+v", c, before[2])
+	}
+	if upper.RUID == a.RUID || d.RUID == a.RUID || upper.RUID == d.RUID || upper.RUID == c.RUID ||
+		!d.Expires.Equal(now.Add(300*time.Second)) || d.CSeq != 2 {
+		t.Errorf("new bindings %+v %+v", d, upper)
+	}
+	if cs := contacts(res); len(cs) != 4 || expiresOf(t, cs[0]) != "600" || expiresOf(t, cs[1]) != "3590" || expiresOf(t, cs[2]) != "300" || expiresOf(t, cs[3]) != "3600" {
+		t.Errorf("200 contacts %v", cs)
+	}
+}

@@ -230,10 +230,11 @@ func (l *udpListener) drop(src netip.AddrPort, err error) {
 }
 
 // DefaultUDPMaxQueueDelay is how long a request may wait in a UDP socket's
-// buffer before locus drops it unread: under overload the queue grows, and
-// a request older than RFC 3261's T1 (500 ms) has been retransmitted by
-// its client, so handling both copies would only halve the useful work.
-const DefaultUDPMaxQueueDelay = 250 * time.Millisecond
+// buffer before locus drops it unread: RFC 3261's T1. Under overload the
+// queue grows, and a request older than T1 has been retransmitted by its
+// client, so handling both copies would only halve the useful work; one
+// younger is still answered before its client retransmits.
+const DefaultUDPMaxQueueDelay = 500 * time.Millisecond
 
 // sheddable reports whether a datagram may be shed when it waited too
 // long: requests, but not ACKs (nothing retransmits an ACK for a 2xx by

@@ -85,25 +85,6 @@ func trimSPHT(s string) string {
 	return s
 }
 
-// foldEq reports whether s equals lower, a lower-case ASCII word, ignoring
-// ASCII case. Unlike strings.EqualFold it does not fold non-ASCII runes
-// (the Kelvin sign stays distinct from k), as sipgo's header lookup.
-func foldEq(s, lower string) bool {
-	if len(s) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // uint32Dec parses 1 to 10 decimal digits, the subset of
 // strconv.ParseUint(s, 10, 32) the fast path accepts.
 func uint32Dec(s string) (uint32, bool) {

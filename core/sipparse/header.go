@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/locus-sip/locus/internal/ascii"
 )
 
 // kind is what sipgo's default header parsers turn a header into.
@@ -51,51 +52,51 @@ func kindOf(name string) kind {
 			return kContentType
 		}
 	case 2:
-		if foldEq(name, "to") {
+		if ascii.EqualFoldLower(name, "to") {
 			return kTo
 		}
 	case 3:
-		if foldEq(name, "via") {
+		if ascii.EqualFoldLower(name, "via") {
 			return kVia
 		}
 	case 4:
-		if foldEq(name, "from") {
+		if ascii.EqualFoldLower(name, "from") {
 			return kFrom
 		}
-		if foldEq(name, "cseq") {
+		if ascii.EqualFoldLower(name, "cseq") {
 			return kCSeq
 		}
 	case 5:
-		if foldEq(name, "route") {
+		if ascii.EqualFoldLower(name, "route") {
 			return kRoute
 		}
 	case 7:
-		if foldEq(name, "contact") {
+		if ascii.EqualFoldLower(name, "contact") {
 			return kContact
 		}
-		if foldEq(name, "call-id") {
+		if ascii.EqualFoldLower(name, "call-id") {
 			return kCallID
 		}
 	case 8:
-		if foldEq(name, "refer-to") {
+		if ascii.EqualFoldLower(name, "refer-to") {
 			return kReferTo
 		}
 	case 11:
-		if foldEq(name, "referred-by") {
+		if ascii.EqualFoldLower(name, "referred-by") {
 			return kReferredBy
 		}
 	case 12:
-		if foldEq(name, "max-forwards") {
+		if ascii.EqualFoldLower(name, "max-forwards") {
 			return kMaxForwards
 		}
-		if foldEq(name, "content-type") {
+		if ascii.EqualFoldLower(name, "content-type") {
 			return kContentType
 		}
-		if foldEq(name, "record-route") {
+		if ascii.EqualFoldLower(name, "record-route") {
 			return kRecordRoute
 		}
 	case 14:
-		if foldEq(name, "content-length") {
+		if ascii.EqualFoldLower(name, "content-length") {
 			return kContentLength
 		}
 	}

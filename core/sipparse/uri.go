@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/locus-sip/locus/internal/ascii"
 )
 
 // addParam adds k=v to the parameters being collected, replacing the value
@@ -119,9 +120,9 @@ func (p *parser) uri(s string, u *sip.Uri) bool {
 		return false
 	}
 	switch scheme := s[:colon]; {
-	case foldEq(scheme, "sip"):
+	case ascii.EqualFoldLower(scheme, "sip"):
 		u.Scheme = "sip"
-	case foldEq(scheme, "sips"):
+	case ascii.EqualFoldLower(scheme, "sips"):
 		u.Scheme = "sips"
 	default:
 		if !all(s, cRaw) {

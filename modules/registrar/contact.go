@@ -271,25 +271,6 @@ func unquoteInstance(v string) string {
 	return strings.TrimSuffix(v, ">")
 }
 
-// asciiEqualFold reports whether s equals lower, which is lower-case
-// ASCII, ignoring ASCII case: what sipgo's header-name lowering compares,
-// without a lower-cased copy.
-func asciiEqualFold(s, lower string) bool {
-	if len(s) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // uriString is u.String() built in one allocation: sipgo's serialisation
 // parses the host as an IP address and assembles parameters in builders of
 // their own. The output is the same, byte for byte (TestURIString).

@@ -19,6 +19,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/locus-sip/locus/core"
+	"github.com/locus-sip/locus/internal/ascii"
 	"github.com/locus-sip/locus/modules/usrloc"
 )
 
@@ -167,19 +168,19 @@ func (r *Registrar) parse(m *core.Msg, uri string, flags int) (*request, *Error)
 	)
 	for _, h := range req.Headers() {
 		switch n := h.Name(); {
-		case asciiEqualFold(n, "contact"), asciiEqualFold(n, "m"):
+		case ascii.EqualFoldLower(n, "contact"), ascii.EqualFoldLower(n, "m"):
 			hs = append(hs, h)
-		case asciiEqualFold(n, "expires"):
+		case ascii.EqualFoldLower(n, "expires"):
 			expiresHdr = append(expiresHdr, h)
-		case asciiEqualFold(n, "path"):
+		case ascii.EqualFoldLower(n, "path"):
 			path = append(path, splitList(h.Value())...)
-		case asciiEqualFold(n, "allow"):
+		case ascii.EqualFoldLower(n, "allow"):
 			allow = append(allow, splitList(h.Value())...)
-		case asciiEqualFold(n, "user-agent"):
+		case ascii.EqualFoldLower(n, "user-agent"):
 			if ua == "" {
 				ua = cleanText(h.Value())
 			}
-		case asciiEqualFold(n, "require"):
+		case ascii.EqualFoldLower(n, "require"):
 			require = append(require, h)
 		}
 	}

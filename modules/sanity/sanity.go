@@ -10,6 +10,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/locus-sip/locus/core"
+	"github.com/locus-sip/locus/internal/ascii"
 )
 
 // Checks is a set of message checks: Kamailio's msg_checks bit flags.
@@ -274,13 +275,13 @@ func checkRequiredHeaders(req *sip.Request) *Failure {
 	var from, to, callID, cseq int
 	for _, h := range req.Headers() {
 		switch n := h.Name(); {
-		case asciiEqualFold(n, "from"), asciiEqualFold(n, "f"):
+		case ascii.EqualFoldLower(n, "from"), ascii.EqualFoldLower(n, "f"):
 			from++
-		case asciiEqualFold(n, "to"), asciiEqualFold(n, "t"):
+		case ascii.EqualFoldLower(n, "to"), ascii.EqualFoldLower(n, "t"):
 			to++
-		case asciiEqualFold(n, "call-id"), asciiEqualFold(n, "i"):
+		case ascii.EqualFoldLower(n, "call-id"), ascii.EqualFoldLower(n, "i"):
 			callID++
-		case asciiEqualFold(n, "cseq"):
+		case ascii.EqualFoldLower(n, "cseq"):
 			cseq++
 		}
 	}
@@ -576,25 +577,6 @@ func all(req *sip.Request, names ...string) iter.Seq[sip.Header] {
 	}
 }
 
-// asciiEqualFold reports whether s equals lower, which is lower-case
-// ASCII, ignoring ASCII case: sip.HeaderToLower's comparison without its
-// lower-cased copy.
-func asciiEqualFold(s, lower string) bool {
-	if len(s) != len(lower) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // matches reports whether h's name equals one of the lower-case ASCII
 // names under Unicode case folding (strings.EqualFold). Only a name with
 // non-ASCII bytes can fold to another name, a shorter one (K, ſ), so the
@@ -604,7 +586,7 @@ func matches(h sip.Header, names []string) bool {
 	for _, want := range names {
 		switch {
 		case len(n) == len(want):
-			if asciiEqualFold(n, want) {
+			if ascii.EqualFoldLower(n, want) {
 				return true
 			}
 		case len(n) > len(want) && !isASCII(n):

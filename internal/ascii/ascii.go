@@ -1,0 +1,24 @@
+// Package ascii holds the byte-level text helpers SIP's case-insensitive
+// tokens need on hot paths, where strings.EqualFold's Unicode folding
+// would both cost more and match more than SIP means.
+package ascii
+
+// EqualFoldLower reports whether s equals lower, a lower-case ASCII word,
+// ignoring ASCII case, without making a lower-cased copy. Unlike
+// strings.EqualFold it does not fold non-ASCII runes (the Kelvin sign
+// stays distinct from k), as sipgo's header-name lowering does.
+func EqualFoldLower(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}

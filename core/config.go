@@ -99,7 +99,7 @@ type SIPConfig struct {
 	UDPWorkers int `yaml:"udp_workers"`
 	// UDPMaxQueueDelay is how long a request may wait in a UDP socket's
 	// buffer and still be handled; an older one is dropped unread
-	// (overload: its client has retransmitted it). 0: 500 ms, T1.
+	// (overload shedding). 0, the default, sheds nothing.
 	UDPMaxQueueDelay Duration `yaml:"udp_max_queue_delay"`
 }
 

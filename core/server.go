@@ -64,7 +64,7 @@ func NewServer(eng *Engine, log *slog.Logger) (*Server, error) {
 	}
 	// No method handlers: every request, whatever its method, reaches the engine.
 	srv.OnNoRoute(eng.HandleSIP)
-	return &Server{eng: eng, ua: ua, srv: srv, log: log, workers: DefaultUDPWorkers(), maxQueueDelay: DefaultUDPMaxQueueDelay}, nil
+	return &Server{eng: eng, ua: ua, srv: srv, log: log, workers: DefaultUDPWorkers()}, nil
 }
 
 // SetUDPWorkers sets how many goroutines serve each UDP socket.
@@ -75,12 +75,10 @@ func (s *Server) SetUDPWorkers(n int) {
 }
 
 // SetUDPMaxQueueDelay sets how long a request may wait in a UDP socket's
-// buffer and still be handled; 0 keeps the default
-// (DefaultUDPMaxQueueDelay). Call it before Listen.
+// buffer and still be handled; an older one is dropped unread. 0 (the
+// default) sheds nothing. Call it before Listen.
 func (s *Server) SetUDPMaxQueueDelay(d time.Duration) {
-	if d > 0 {
-		s.maxQueueDelay = d
-	}
+	s.maxQueueDelay = max(d, 0)
 }
 
 // DefaultUDPWorkers is the number of workers per UDP socket: enough that

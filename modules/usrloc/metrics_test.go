@@ -14,18 +14,25 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-func TestMetrics(t *testing.T) {
+// loadUsrloc loads the modules of a configuration and returns the host
+// (cleaned up with the test) and its usrloc.
+func loadUsrloc(t *testing.T, yaml string) (*core.Host, *usrloc.Usrloc) {
+	t.Helper()
 	var cfg core.Config
-	if err := core.ParseConfig([]byte("store: \"memory:\"\nmodules:\n  usrloc: {cache: on, cache_size: 1024}\n"), &cfg); err != nil {
+	if err := core.ParseConfig([]byte(yaml), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	h, err := core.LoadModules(context.Background(), &cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Cleanup()
+	t.Cleanup(func() { _ = h.Cleanup() })
 	m, _ := h.Module("usrloc")
-	ul := m.(*usrloc.Usrloc)
+	return h, m.(*usrloc.Usrloc)
+}
+
+func TestMetrics(t *testing.T) {
+	h, ul := loadUsrloc(t, "store: \"memory:\"\nmodules:\n  usrloc: {cache: on, cache_size: 1024}\n")
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	ul.SetClock(func() time.Time { return now })
 	ctx := context.Background()
@@ -98,17 +105,7 @@ func TestReady(t *testing.T) {
 // was returned and is not counted as a store failure, while a store
 // failure is.
 func TestUpdateRefusal(t *testing.T) {
-	var cfg core.Config
-	if err := core.ParseConfig([]byte("store: \"memory:\"\n"), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	h, err := core.LoadModules(context.Background(), &cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Cleanup()
-	m, _ := h.Module("usrloc")
-	ul := m.(*usrloc.Usrloc)
+	h, ul := loadUsrloc(t, "store: \"memory:\"\n")
 	ctx := context.Background()
 	storeErrors := func() float64 {
 		mfs, _ := h.Metrics.Gather()
@@ -123,7 +120,7 @@ func TestUpdateRefusal(t *testing.T) {
 		return sum
 	}
 	refuse := errors.New("refused")
-	_, err = ul.Update(ctx, "location", "sip:a@x", func([]usrloc.Binding) ([]usrloc.Binding, error) { return nil, refuse })
+	_, err := ul.Update(ctx, "location", "sip:a@x", func([]usrloc.Binding) ([]usrloc.Binding, error) { return nil, refuse })
 	if err != refuse {
 		t.Fatalf("fn's error came back as %v, want it as it was", err)
 	}

@@ -99,7 +99,10 @@ type SIPConfig struct {
 	UDPWorkers int `yaml:"udp_workers"`
 	// UDPMaxQueueDelay is how long a request may wait in a UDP socket's
 	// buffer and still be handled; an older one is dropped unread
-	// (overload shedding). 0, the default, sheds nothing.
+	// (overload shedding). 0, the default, sheds nothing: a request
+	// answered late but within its transaction is still a success. Set
+	// well under T1 (200 ms), what is handled is answered before its
+	// client retransmits, and what is shed comes back fresh.
 	UDPMaxQueueDelay Duration `yaml:"udp_max_queue_delay"`
 }
 

@@ -229,15 +229,6 @@ func (l *udpListener) drop(src netip.AddrPort, err error) {
 	}
 }
 
-// RecommendedUDPMaxQueueDelay is the shedding threshold to start from
-// when overload is a concern: well under RFC 3261's T1 (500 ms), so that
-// a request handled after waiting in a long queue is still answered before
-// its client retransmits it, and those shed come back fresh. Shedding is
-// off unless configured: a request answered late but within its
-// transaction's 32 s is still a success, and under a slow build (the race
-// detector) or a loaded host shedding turns those into failures.
-const RecommendedUDPMaxQueueDelay = 200 * time.Millisecond
-
 // sheddable reports whether a datagram may be shed when it waited too
 // long: requests, but not ACKs (nothing retransmits an ACK for a 2xx by
 // itself) and not responses (a transaction waits for them).

@@ -66,8 +66,8 @@ type udpListener struct {
 const handoffAfter = 20 * time.Millisecond
 
 // udpReaders is the number of workers reading a UDP socket at once: one
-// per two CPUs, so that each reader has a CPU to itself and the sipgo
-// parser, the script and the reply run where the datagram was read.
+// per two CPUs, so that each reader has a CPU to itself and the parser,
+// the script and the reply run where the datagram was read.
 func udpReaders(workers int) int {
 	n := max(1, runtime.GOMAXPROCS(0)/2)
 	return min(n, max(1, workers))

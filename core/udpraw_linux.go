@@ -11,7 +11,7 @@ import (
 	"unsafe"
 )
 
-// rawUDP reads and writes a UDP socket with recvfrom and sendto issued as
+// rawUDP reads and writes a UDP socket with recvmsg and sendto issued as
 // raw system calls, still through the runtime's poller (syscall.RawConn):
 // on a non-blocking socket neither call blocks, and a raw call does not
 // enter the scheduler's syscall state. Entering it wakes the runtime's

@@ -37,15 +37,13 @@ func installKSR(L *lua.LState, env *core.Env, exports []Export) {
 func xFuncs() []core.LuaFunc {
 	return []core.LuaFunc{
 		{Name: "exit", Fn: func(env *core.Env, L *lua.LState) int {
-			L.Error(exitValue, 0)
-			return 0
+			panic(exitError) // what L.Error raises, without building it
 		}},
 		{Name: "drop", Fn: func(env *core.Env, L *lua.LState) int {
 			if env.Msg != nil {
 				env.Msg.Dropped = true
 			}
-			L.Error(exitValue, 0)
-			return 0
+			panic(exitError)
 		}},
 	}
 }

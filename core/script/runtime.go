@@ -163,7 +163,7 @@ func (r *Runtime) Call(m *core.Msg, fn string, args ...lua.LValue) error {
 	for _, a := range args {
 		st.L.Push(a)
 	}
-	err = st.L.PCall(len(args), 0, st.errfn)
+	err = st.L.PCall(len(args), 0, nil)
 	finished := st.started.CompareAndSwap(start, 0)
 	st.env.Msg = nil
 	if !finished {
@@ -176,7 +176,7 @@ func (r *Runtime) Call(m *core.Msg, fn string, args ...lua.LValue) error {
 		if !ok {
 			_ = errors.As(err, &ae)
 		}
-		if ae != nil && ae.Object == exitValue {
+		if ae == exitError || ae != nil && ae.Object == exitValue {
 			st.L.SetTop(0)
 			g.put(st)
 			return nil
@@ -217,8 +217,15 @@ func (r *Runtime) watchdog() {
 	}
 }
 
-// exitValue is raised by KSR.x.exit to stop the route without an error.
+// exitValue marks the error KSR.x.exit raises to stop the route.
 var exitValue = &lua.LUserData{}
+
+// exitError is what KSR.x.exit raises: a ready error with a stack trace
+// already set, which PCall (called without a message handler) hands back
+// as it is. Nothing is allocated and no traceback is formatted: an exit
+// is the normal end of most routes. It is never modified (gopher-lua only
+// fills in an empty StackTrace), so every state shares it.
+var exitError = &lua.ApiError{Type: lua.ApiErrorRun, Object: exitValue, StackTrace: "KSR.x.exit"}
 
 // Generation is one compiled version of the script with its state pool.
 type Generation struct {
@@ -239,13 +246,9 @@ type Generation struct {
 }
 
 type state struct {
-	L     *lua.LState
-	env   *core.Env
-	route *lua.LFunction
-	// errfn is the PCall message handler: it passes the error through.
-	// Without one, gopher-lua formats a stack traceback for every error,
-	// KSR.x.exit included, which costs microseconds.
-	errfn  *lua.LFunction
+	L      *lua.LState
+	env    *core.Env
+	route  *lua.LFunction
 	cancel context.CancelFunc
 	// started is the route's start (ns since the runtime's epoch), 0 when
 	// idle, -1 once the watchdog cancelled it.
@@ -290,7 +293,6 @@ func (g *Generation) newState() (*state, error) {
 	env := &core.Env{Ctx: ctx, Log: r.log}
 	L := lua.NewState(lua.Options{SkipOpenLibs: true})
 	st := &state{L: L, env: env, cancel: cancel}
-	st.errfn = L.NewFunction(func(L *lua.LState) int { return 1 })
 	openSandbox(L, r.log)
 	installKSR(L, env, r.opts.Exports)
 	// The top-level chunk runs under the route deadline too: a script

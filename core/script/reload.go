@@ -6,16 +6,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
-	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/locus-sip/locus/core"
+	"github.com/locus-sip/locus/internal/filewatch"
 )
 
-// Debounce is how long the watcher waits after the last change in the
-// script's directory before reloading: editors write in several steps.
-const Debounce = 150 * time.Millisecond
+// Debounce is how long the watcher waits after the last change of the
+// script before reloading: editors write in several steps.
+const Debounce = filewatch.Debounce
 
 // Reload reads the script again and, if its content changed, compiles it,
 // warms a new generation and swaps it in; the old generation drains as its
@@ -57,55 +55,15 @@ func (r *Runtime) fail(err error) (*Generation, bool, error) {
 	return cur, false, err
 }
 
-// Watch reloads the script when its directory changes, until ctx ends.
-// It watches the directory, not the file: editors replace files by
-// rename, and Kubernetes swaps a symlink, neither of which a watch on the
-// file itself survives.
+// Watch reloads the script when its file changes, until ctx ends: written
+// in place, replaced by rename (editors) or through a symlink swap
+// (Kubernetes). Only the file is watched, so that writes to other files
+// beside it (the SQLite database) cost nothing.
 func (r *Runtime) Watch(ctx context.Context) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("script: watch: %w", err)
+	// Reload logs its outcome; an unchanged hash is a no-op.
+	if _, err := filewatch.Start(ctx, r.opts.File, r.log, "script watcher", func() { _, _, _ = r.Reload() }); err != nil {
+		return fmt.Errorf("script: %w", err)
 	}
-	dir := filepath.Dir(r.opts.File)
-	if err := w.Add(dir); err != nil {
-		w.Close()
-		return fmt.Errorf("script: watch %s: %w", dir, err)
-	}
-	go func() {
-		defer w.Close()
-		var (
-			timer *time.Timer
-			fire  <-chan time.Time
-		)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				if ev.Op == fsnotify.Chmod {
-					continue
-				}
-				if timer == nil {
-					timer = time.NewTimer(Debounce)
-				} else {
-					timer.Reset(Debounce)
-				}
-				fire = timer.C
-			case err, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-				r.log.Warn("script watcher", "error", err)
-			case <-fire:
-				fire = nil
-				// Reload logs its outcome; an unchanged hash is a no-op.
-				_, _, _ = r.Reload()
-			}
-		}
-	}()
 	return nil
 }
 

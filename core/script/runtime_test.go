@@ -275,6 +275,44 @@ func TestWatchReloads(t *testing.T) {
 	waitFor("renamed")
 }
 
+// The SQLite store's files often sit beside the script and are written on
+// every REGISTER: those writes must not hold a reload back.
+func TestWatchReloadsBesideABusyFile(t *testing.T) {
+	rt, file := newRuntime(t, route(`KSR.sl.send_reply(200, "v1")`), time.Second, 2)
+	if err := rt.Watch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	db, err := os.Create(filepath.Join(filepath.Dir(file), "locus.db-wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	stop, done := make(chan struct{}), make(chan struct{})
+	defer func() { close(stop); <-done }()
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			db.WriteAt([]byte("frame"), int64(i%512)*8) //nolint:errcheck
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	write(t, file, route(`KSR.sl.send_reply(200, "v2")`))
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		m, rec := coretest.Msg(t, coretest.Register)
+		if err := rt.Route(m); err == nil && rec.Final() != nil && rec.Final().Reason == "v2" {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("the script was not reloaded within 2 s while another file beside it was written")
+}
+
 func TestConcurrentRoutes(t *testing.T) {
 	rt, file := newRuntime(t, route(`KSR.sl.send_reply(200, "ok")`), time.Second, 4)
 	var wg sync.WaitGroup

@@ -55,9 +55,16 @@ func (x *watch) arm() error {
 	} else {
 		_ = x.w.Remove(x.dir)
 	}
-	if err := x.w.Add(x.path); err == nil {
-		if fi, err := os.Stat(x.path); err == nil {
-			x.file = fi
+	// The path may be switched to another file while the watch is added:
+	// it must be the same file before and after, or the watch may be on a
+	// file the path no longer leads to, and would never report again.
+	for range 10 {
+		before, err := os.Stat(x.path)
+		if err != nil || x.w.Add(x.path) != nil {
+			break
+		}
+		if after, err := os.Stat(x.path); err == nil && os.SameFile(before, after) {
+			x.file = after
 			return nil
 		}
 		_ = x.w.Remove(x.path)
@@ -85,10 +92,15 @@ func (x *watch) changed(ev fsnotify.Event) (bool, error) {
 		}
 		return true, x.arm()
 	}
-	fi, err := os.Stat(x.path)
-	if err == nil && os.SameFile(fi, x.file) {
-		// The same file: written (Write), or only its attributes changed.
-		return ev.Op != fsnotify.Chmod, nil
+	// A file removed or renamed lost its watch, or will: look again, even
+	// if the path leads to a file with the same inode number (a new file
+	// may reuse the number of one just deleted).
+	if !ev.Has(fsnotify.Remove) && !ev.Has(fsnotify.Rename) {
+		fi, err := os.Stat(x.path)
+		if err == nil && os.SameFile(fi, x.file) {
+			// The same file: written (Write), or only its attributes changed.
+			return ev.Op != fsnotify.Chmod, nil
+		}
 	}
 	// Renamed, removed, or path now leads to another file.
 	return true, x.arm()

@@ -2,6 +2,8 @@ package sqlitestore
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,15 +22,24 @@ const benchAoRs = 100_000
 // filled returns a store at a new path holding n AoRs of one binding each,
 // written with one transaction (not through Update: it would take long).
 func filled(b *testing.B, n int, dsnOpts string) (*Store, []usrloc.Binding) {
+	return filledHooked(b, n, dsnOpts, hooks{})
+}
+
+// filledHooked is filled with hooks into the store.
+func filledHooked(b *testing.B, n int, dsnOpts string, h hooks) (*Store, []usrloc.Binding) {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "location.db")
 	bs := bulkLoad(b, path, n)
-	st, err := usrloc.Open(context.Background(), "sqlite:"+path+dsnOpts)
+	_, opts, err := ParseDSN("sqlite:" + path + dsnOpts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := openHooked(context.Background(), path, opts, h)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	return st.(*Store), bs
+	return st, bs
 }
 
 // bulkLoad creates the database at path with n AoRs of one binding each.
@@ -66,6 +77,7 @@ func BenchmarkUpdate(b *testing.B) {
 			st, bs := filled(b, benchAoRs, "?synchronous="+mode)
 			ctx := context.Background()
 			b.ReportAllocs()
+			cpu0 := cpuTime()
 			i := 0
 			for b.Loop() {
 				x := &bs[i%benchAoRs]
@@ -78,6 +90,7 @@ func BenchmarkUpdate(b *testing.B) {
 				i++
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/update")
 		})
 	}
 }
@@ -264,4 +277,126 @@ func BenchmarkRestore1M(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkUpdateRate offers Updates at a fixed rate, 2,000/s with Poisson
+// arrivals, each from its own goroutine (as sipgo runs handlers), for 5 s,
+// and reports the latency distribution of Update and where it goes: the
+// wait until fn runs (queue: the batches before it), each commit's
+// statements (exec, from the wait for the gate on) and COMMIT (with
+// synchronous=full, its fsync of the WAL). "refresh" re-REGISTERs random
+// AoRs of 100,000; "new" registers new AoRs, in sequence, as bench/run.sh's
+// noauth scenario does. "checkpointer" is the store as it is; "writer"
+// leaves the checkpoints to the writer, inside its commits, every 1,000
+// pages (SQLite's default), for comparison. One iteration is the whole
+// run: -benchtime=1x.
+func BenchmarkUpdateRate(b *testing.B) {
+	const (
+		rate = 2000
+		dur  = 5 * time.Second
+	)
+	for _, mode := range []string{"full", "normal"} {
+		for _, load := range []string{"refresh", "new"} {
+			for _, ckpt := range []string{"checkpointer", "writer"} {
+				b.Run(mode+"/"+load+"/"+ckpt, func(b *testing.B) {
+					var (
+						mu           sync.Mutex
+						exec, commit []time.Duration
+					)
+					h := hooks{
+						batch: func(n int, begin, applied, committed time.Time) {
+							mu.Lock()
+							exec = append(exec, applied.Sub(begin))
+							commit = append(commit, committed.Sub(applied))
+							mu.Unlock()
+						},
+					}
+					if ckpt == "writer" {
+						// The checkpointer runs one round, at the first commit.
+						h.checkpointEvery, h.backstopFrames = time.Hour, 1000
+					}
+					st, bs := filledHooked(b, benchAoRs, "?synchronous="+mode, h)
+					for b.Loop() {
+						mu.Lock()
+						exec, commit = exec[:0], commit[:0]
+						mu.Unlock()
+						lat, queue := offerUpdates(b, st, bs, load, rate, dur)
+						mu.Lock()
+						reportDurations(b, "update", lat)
+						reportDurations(b, "queue", queue)
+						reportDurations(b, "exec", exec)
+						reportDurations(b, "commit", commit)
+						mu.Unlock()
+					}
+				})
+			}
+		}
+	}
+}
+
+// offerUpdates runs Updates at rate for dur and returns their latencies
+// and how long each waited until its fn ran. It reports the throughput, CPU
+// per update, updates per commit, the checkpointer's checkpoints (and the
+// gated ones) and the most frames the WAL held.
+func offerUpdates(b *testing.B, st *Store, bs []usrloc.Binding, load string, rate float64, dur time.Duration) (lat, queue []time.Duration) {
+	r := rand.New(rand.NewPCG(1, 2))
+	n := int(rate * dur.Seconds())
+	lat, queue = make([]time.Duration, n), make([]time.Duration, n)
+	batches0, reqs0 := st.batches.Load(), st.requests.Load()
+	runs0, gated0 := st.ckpt.runs.Load(), st.ckpt.gated.Load()
+	cpu0 := cpuTime()
+	var wg sync.WaitGroup
+	start := time.Now()
+	at := time.Duration(0)
+	for i := range n {
+		at += time.Duration(r.ExpFloat64() / rate * float64(time.Second))
+		if d := time.Until(start.Add(at)); d > 0 {
+			time.Sleep(d)
+		}
+		x := bs[r.IntN(len(bs))]
+		if load == "new" {
+			x.AOR = fmt.Sprintf("sip:new%09d-%d@example.com", i, b.N)
+		}
+		wg.Go(func() {
+			t0 := time.Now()
+			x.CSeq++
+			x.Modified = t0
+			x.Expires = t0.Add(time.Hour)
+			var ran time.Time
+			_, err := st.Update(context.Background(), "location", x.AOR, func([]usrloc.Binding) ([]usrloc.Binding, error) {
+				ran = time.Now()
+				return []usrloc.Binding{x}, nil
+			})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			lat[i], queue[i] = time.Since(t0), ran.Sub(t0)
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "updates/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(n), "cpu-µs/update")
+	if k := st.batches.Load() - batches0; k > 0 {
+		b.ReportMetric(float64(st.requests.Load()-reqs0)/float64(k), "updates/commit")
+	}
+	b.ReportMetric(float64(st.ckpt.runs.Load()-runs0), "checkpoints")
+	b.ReportMetric(float64(st.ckpt.gated.Load()-gated0), "gated-checkpoints")
+	b.ReportMetric(float64(walFileFrames(b, st.path)), "max-wal-frames")
+	return lat, queue
+}
+
+// reportDurations reports the median, the 99th and 99.9th percentiles and
+// the maximum of d (sorting it).
+func reportDurations(b *testing.B, name string, d []time.Duration) {
+	if len(d) == 0 {
+		return
+	}
+	slices.Sort(d)
+	at := func(q float64) float64 { return float64(d[int(q*float64(len(d)-1))].Microseconds()) }
+	b.ReportMetric(at(0.5), name+"-p50-µs")
+	b.ReportMetric(at(0.99), name+"-p99-µs")
+	b.ReportMetric(at(0.999), name+"-p99.9-µs")
+	b.ReportMetric(at(1), name+"-max-µs")
 }

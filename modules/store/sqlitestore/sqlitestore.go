@@ -6,8 +6,14 @@
 // connection; concurrent Updates queue up while a commit is in progress and
 // the next transaction applies them all, one after the other, then commits
 // once. With synchronous=FULL (the default) Update returns nil only after
-// the commit reached the disk (WAL fsync), so an acknowledged registration
-// survives a crash of locus and a power loss alike.
+// the commit reached the disk (SQLite fsyncs the WAL inside the commit), so
+// an acknowledged registration survives a crash of locus and a power loss
+// alike.
+//
+// Checkpoints, which copy the WAL back into the database file, run on a
+// goroutine of their own (the checkpointer), from a connection of their
+// own, beside the writer instead of inside its commits. The writer
+// checkpoints by itself only if the WAL grows past a backstop.
 //
 // Reads (Get, List) go through a separate pool of read-only connections:
 // WAL lets them run beside the writer, seeing the last commit.
@@ -43,9 +49,10 @@ var ErrClosed = errors.New("sqlitestore: store closed")
 type Options struct {
 	// Synchronous is SQLite's synchronous setting for the writer: "full"
 	// (the default: every commit is fsynced, nothing acknowledged is lost
-	// even on power loss) or "normal" (commits are fsynced at checkpoints
-	// only: safe against a crash of locus, but a power loss or kernel
-	// crash may lose the last commits), or "extra".
+	// even on power loss) or "normal" (the WAL is fsynced at checkpoints
+	// only, which the checkpointer runs every 10 ms or so while commits
+	// come in: safe against a crash of locus, but a power loss or kernel
+	// crash may lose the commits since the last one), or "extra".
 	Synchronous string
 	// BusyTimeout bounds how long a transaction waits for the write lock
 	// another process holds on the same file (default 5 s).
@@ -137,8 +144,13 @@ func open(ctx context.Context, dsn string) (usrloc.Store, error) {
 type Store struct {
 	path       string
 	opts       Options
+	hooks      hooks
 	wdb        *sql.DB // one connection, owned by the writer goroutine
 	rdb        *sql.DB // read-only pool
+	cdb        *sql.DB // one connection, the checkpointer's
+	ckpt       *checkpointer
+	gate       sync.Mutex    // the writer holds it from BEGIN to COMMIT
+	txSeq      atomic.Uint64 // the writer adds 1 at BEGIN and at the end: odd while in a transaction
 	get        *sql.Stmt
 	list       *sql.Stmt
 	listPrefix *sql.Stmt
@@ -153,9 +165,31 @@ type Store struct {
 	requests atomic.Uint64
 }
 
+// hooks let tests and benchmarks watch the store's work and shrink its
+// thresholds; all zero in production.
+type hooks struct {
+	// batch is called after each commit with the batch's size and when
+	// it began (before the gate), finished its statements, and committed.
+	batch func(n int, begin, applied, committed time.Time)
+	// checkpointed is called after each of the checkpointer's
+	// checkpoints, on its goroutine; gated tells that it holds the writer
+	// back meanwhile.
+	checkpointed func(gated bool)
+	// checkpointEvery, restartFrames and backstopFrames replace the
+	// defaults of the same names.
+	checkpointEvery time.Duration
+	restartFrames   int64
+	backstopFrames  int
+}
+
 // Open opens (creating it and its directory if need be) the database at
-// path, brings its schema up to date and starts the writer.
+// path, brings its schema up to date and starts the writer and the
+// checkpointer.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	return openHooked(ctx, path, opts, hooks{})
+}
+
+func openHooked(ctx context.Context, path string, opts Options, h hooks) (*Store, error) {
 	def := DefaultOptions()
 	if opts.Synchronous == "" {
 		opts.Synchronous = def.Synchronous
@@ -175,11 +209,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		}
 	}
 	s := &Store{
-		path: path,
-		opts: opts,
-		reqs: make(chan *request, opts.MaxBatch),
-		quit: make(chan struct{}),
-		done: make(chan struct{}),
+		path:  path,
+		opts:  opts,
+		hooks: h,
+		reqs:  make(chan *request, opts.MaxBatch),
+		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
 	}
 	if err := s.open(ctx); err != nil {
 		s.closeDBs()
@@ -190,12 +225,13 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.closeDBs()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
+	go s.ckpt.run()
 	go w.run()
 	return s, nil
 }
 
-// open opens the two connection pools, migrates the schema and prepares
-// the read statements.
+// open opens the connection pools, migrates the schema, prepares the read
+// statements and sets up the checkpointer.
 func (s *Store) open(ctx context.Context) error {
 	base := s.path + fmt.Sprintf("?_pragma=busy_timeout(%d)", s.opts.BusyTimeout.Milliseconds())
 	pool := func(dsn string, n int) (*sql.DB, error) {
@@ -211,11 +247,16 @@ func (s *Store) open(ctx context.Context) error {
 	}
 	var err error
 	// The writer: IMMEDIATE transactions take the write lock at BEGIN, so a
-	// batch never fails half-way on a lock. It checkpoints the WAL into the
-	// database file itself (SQLite's default, every 1,000 pages): a
-	// separate checkpointer goroutine measured slower here.
-	syncMode := "&_pragma=synchronous(" + s.opts.Synchronous + ")"
-	if s.wdb, err = pool(base+"&_txlock=immediate&_pragma=journal_mode(WAL)"+syncMode, 1); err != nil {
+	// batch never fails half-way on a lock. The checkpointer copies the WAL
+	// into the database file; the writer checkpoints by itself only if the
+	// WAL grows past the backstop.
+	backstop := backstopFrames
+	if s.hooks.backstopFrames > 0 {
+		backstop = s.hooks.backstopFrames
+	}
+	if s.wdb, err = pool(base+"&_txlock=immediate&_pragma=journal_mode(WAL)"+
+		"&_pragma=synchronous("+s.opts.Synchronous+")"+
+		fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", backstop), 1); err != nil {
 		return err
 	}
 	if err := s.wdb.PingContext(ctx); err != nil {
@@ -224,6 +265,21 @@ func (s *Store) open(ctx context.Context) error {
 	if err := migrate(ctx, s.wdb); err != nil {
 		return fmt.Errorf("schema: %w", err)
 	}
+	// The checkpointer's connection. A checkpoint fsyncs the WAL before it
+	// copies, and the database file once it copied every frame, with
+	// NORMAL as with FULL: the writer's setting decides only whether each
+	// commit fsyncs the WAL.
+	if s.cdb, err = pool(base+"&_pragma=synchronous(normal)", 1); err != nil {
+		return err
+	}
+	every, restart := checkpointEvery, int64(restartFrames)
+	if s.hooks.checkpointEvery > 0 {
+		every = s.hooks.checkpointEvery
+	}
+	if s.hooks.restartFrames > 0 {
+		restart = s.hooks.restartFrames
+	}
+	s.ckpt = newCheckpointer(s.cdb, &s.gate, &s.txSeq, every, restart, s.hooks.checkpointed)
 	if s.rdb, err = pool(base+"&_pragma=query_only(1)", s.opts.Readers); err != nil {
 		return err
 	}
@@ -246,7 +302,7 @@ func (s *Store) closeDBs() error {
 			errs = append(errs, st.Close())
 		}
 	}
-	for _, db := range []*sql.DB{s.rdb, s.wdb} {
+	for _, db := range []*sql.DB{s.rdb, s.cdb, s.wdb} {
 		if db != nil {
 			errs = append(errs, db.Close())
 		}
@@ -485,13 +541,16 @@ func prefixEnd(prefix string) (string, bool) {
 func (s *Store) Changes() <-chan usrloc.Change { return nil }
 
 // Close stops the writer after it has answered every queued request (with
-// ErrClosed for those not yet applied) and closes the database.
+// ErrClosed for those not yet applied), then the checkpointer (after its
+// round of checkpoints in progress), and closes the database.
 func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
 		s.closed.Store(true)
 		close(s.quit)
 		<-s.done
+		close(s.ckpt.stop)
+		<-s.ckpt.done
 		err = s.closeDBs()
 	})
 	return err

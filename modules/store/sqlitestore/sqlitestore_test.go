@@ -31,6 +31,20 @@ func openTest(t testing.TB, path string) *Store {
 	return st.(*Store)
 }
 
+// openHookedTest opens the store at "path[?options]" with hooks.
+func openHookedTest(t testing.TB, dsnPath string, h hooks) *Store {
+	t.Helper()
+	path, opts, err := ParseDSN("sqlite:" + dsnPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := openHooked(context.Background(), path, opts, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func aorOf(i int) string { return fmt.Sprintf("sip:user%06d@example.com", i) }
 
 // binding is a realistic UDP binding.
@@ -162,23 +176,41 @@ func TestOpenCreatesDirectory(t *testing.T) {
 	if err := st.wdb.QueryRow(`PRAGMA synchronous`).Scan(&syncMode); err != nil || syncMode != 2 {
 		t.Errorf("synchronous = %d, %v; want 2 (FULL)", syncMode, err)
 	}
+	// The checkpointer checkpoints; the writer only past the backstop.
+	var autoCkpt int
+	if err := st.wdb.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&autoCkpt); err != nil || autoCkpt != backstopFrames {
+		t.Errorf("writer's wal_autocheckpoint = %d, %v; want %d", autoCkpt, err, backstopFrames)
+	}
 }
 
-// TestSynchronousOption: the DSN's synchronous option reaches the writer.
+// TestSynchronousOption: the DSN's synchronous option is SQLite's setting
+// of the writer, as is.
 func TestSynchronousOption(t *testing.T) {
-	dsn := "sqlite:" + filepath.Join(t.TempDir(), "location.db") + "?synchronous=normal"
-	st, err := usrloc.Open(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s := st.(*Store)
-	var syncMode int
-	if err := s.wdb.QueryRow(`PRAGMA synchronous`).Scan(&syncMode); err != nil || syncMode != 1 {
-		t.Errorf("synchronous = %d, %v; want 1 (NORMAL)", syncMode, err)
-	}
-	if _, err := st.Update(context.Background(), "location", aorOf(1), replace(binding(1))); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		opt  string
+		want int // PRAGMA synchronous of the writer
+	}{
+		{"", 2}, // the default: FULL
+		{"?synchronous=full", 2},
+		{"?synchronous=normal", 1},
+		{"?synchronous=extra", 3},
+	} {
+		t.Run(tc.opt, func(t *testing.T) {
+			dsn := "sqlite:" + filepath.Join(t.TempDir(), "location.db") + tc.opt
+			st, err := usrloc.Open(context.Background(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			s := st.(*Store)
+			var syncMode int
+			if err := s.wdb.QueryRow(`PRAGMA synchronous`).Scan(&syncMode); err != nil || syncMode != tc.want {
+				t.Errorf("synchronous = %d, %v; want %d", syncMode, err, tc.want)
+			}
+			if _, err := st.Update(context.Background(), "location", aorOf(1), replace(binding(1))); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 

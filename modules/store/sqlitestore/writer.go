@@ -46,7 +46,10 @@ type result struct {
 // queued request (up to MaxBatch), applies them one after the other in one
 // IMMEDIATE transaction and commits once: group commit. While it commits,
 // the next requests queue up, so the batch grows with the load and a lone
-// request waits for nothing.
+// request waits for nothing. It holds the store's gate from BEGIN to the
+// end of the transaction, so that the checkpointer can tell a checkpoint
+// no commit overtook, or hold the writer back for one, and tells the
+// checkpointer after each commit.
 type writer struct {
 	s                   *Store
 	sel, ins, del, expr *sql.Stmt
@@ -160,6 +163,13 @@ func (w *writer) apply(batch []*request) {
 			r.reply <- result{err: unavailable(r.what()+": "+stage, err)}
 		}
 	}
+	begin := time.Now()
+	w.s.gate.Lock()
+	w.s.txSeq.Add(1) // odd: in a transaction
+	defer func() {
+		w.s.txSeq.Add(1)
+		w.s.gate.Unlock()
+	}()
 	tx, err := w.s.wdb.BeginTx(ctx, nil) // BEGIN IMMEDIATE: _txlock in the DSN
 	if err != nil {
 		fail("begin", err)
@@ -183,9 +193,14 @@ func (w *writer) apply(batch []*request) {
 			return
 		}
 	}
+	applied := time.Now()
 	if err := tx.Commit(); err != nil {
 		fail("commit", err)
 		return
+	}
+	w.s.ckpt.committed()
+	if h := w.s.hooks.batch; h != nil {
+		h(len(live), begin, applied, time.Now())
 	}
 	for i, r := range live {
 		r.reply <- w.results[i]

@@ -59,30 +59,36 @@ func (e *Engine) SetMetrics(m *Metrics) { e.metrics = m }
 // Inflight is the number of requests being processed.
 func (e *Engine) Inflight() int64 { return e.inflight.Load() }
 
-// HandleSIP is the sipgo request handler.
+// HandleSIP is the sipgo request handler (stream transports: UDP has its
+// own listener).
+//
+// Replies from the script are stateless, as Kamailio's sl module sends
+// them, and forwarded requests live in tm's own transactions: sipgo's
+// server transaction is dropped before the script runs and replies are
+// written on the request's connection. Kept for Timer J it would cost
+// ~4 KB per request, and an INVITE's would answer a CANCEL on its own
+// (200, then 487 upstream) instead of letting it reach tm and the
+// branches: a CANCEL can arrive while the INVITE is still being routed,
+// as soon as a branch's 180 went upstream.
 func (e *Engine) HandleSIP(req *sip.Request, tx sip.ServerTransaction) {
+	var conn sip.Connection
+	if ct, ok := tx.(interface{ Connection() sip.Connection }); ok {
+		conn = ct.Connection()
+	}
 	var respond Responder
-	if tx != nil {
+	switch {
+	case conn != nil:
+		respond = func(res *sip.Response) error { return conn.WriteMsg(res) }
+		tx.Terminate()
+	case tx != nil:
 		respond = tx.Respond
+		defer tx.Terminate()
 	}
 	m := NewMsg(req, respond)
-	if ct, ok := tx.(interface{ Connection() sip.Connection }); ok {
-		if c := ct.Connection(); c != nil {
-			m.SetLocal(c.LocalAddr())
-		}
+	if conn != nil {
+		m.SetLocal(conn.LocalAddr())
 	}
 	e.Process(m)
-	if tx != nil {
-		// Replies from the script are stateless, as Kamailio's sl module
-		// sends them: the transaction is dropped at once instead of
-		// being kept for Timer J (32 s, ~4 KB each over UDP). A
-		// retransmitted request runs through the script again; REGISTER
-		// handling is idempotent for that (cseq_delay). Forwarded
-		// requests live in tm's own transactions, which answer over the
-		// connection itself: sipgo's INVITE transaction would otherwise
-		// answer a CANCEL on its own instead of letting it reach the branches.
-		tx.Terminate()
-	}
 }
 
 // Process routes one request and sends the fallback reply if the script

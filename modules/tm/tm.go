@@ -442,29 +442,40 @@ func (x *txn) addBranch(ctx context.Context, tg core.Branch) int {
 		via := req.Via()
 		via.Params.Remove("branch")
 		via.Params.Add("branch", b.id)
+		// The branch joins the transaction, timers running, before it is
+		// sent: its response, and a CANCEL from the caller after that, may
+		// come before Send returns, and must find it.
+		x.mu.Lock()
+		x.branches = append(x.branches, b)
+		b.cancelWanted = x.canceled && req.Method == sip.INVITE
+		b.startTimers()
+		x.mu.Unlock()
 		t.mu.Lock()
 		t.client[b.id] = b
 		t.mu.Unlock()
-		if err := out.Send(ctx, target, req); err != nil {
-			code = 503
-			if errors.Is(err, core.ErrNoFlow) {
-				code = 480
-				x.lostFlow(ctx, tg)
-			}
-			t.log.Info("branch not sent", "target", target.String(), "error", err, "call_id", callID(req))
+		err := out.Send(ctx, target, req)
+		if err == nil {
+			return 0
 		}
-	}
-	x.mu.Lock()
-	x.branches = append(x.branches, b)
-	if code != 0 {
+		code = 503
+		if errors.Is(err, core.ErrNoFlow) {
+			code = 480
+			x.lostFlow(ctx, tg)
+		}
+		t.log.Info("branch not sent", "target", target.String(), "error", err, "call_id", callID(req))
+		x.mu.Lock()
+		b.stopTimers()
 		b.state = completed
 		b.local, b.localCode = true, code
 		x.mu.Unlock()
 		return code
 	}
-	b.startTimers()
+	x.mu.Lock()
+	x.branches = append(x.branches, b)
+	b.state = completed
+	b.local, b.localCode = true, code
 	x.mu.Unlock()
-	return 0
+	return code
 }
 
 // lostFlow tells usrloc that the binding's connection is gone.

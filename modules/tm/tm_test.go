@@ -463,6 +463,38 @@ func TestTCPCaller(t *testing.T) {
 	alice.expectResponse(487, wait)
 }
 
+// A CANCEL over TCP that arrives while the INVITE's route is still
+// running (here: busy after t_relay) reaches the branches: nothing else
+// answers it first.
+func TestTCPCancelWhileRouting(t *testing.T) {
+	src := strings.Replace(routeScript, "	if KSR.tm.t_relay() < 0 then KSR.sl.sl_reply_error() end\nend", `	if KSR.tm.t_relay() < 0 then KSR.sl.sl_reply_error() end
+	if KSR.is_INVITE() then
+		-- a slow policy after the relay, until the CANCEL reached tm
+		for i = 1, 2000000 do
+			if i % 1000 == 0 and KSR.tm.t_is_canceled() > 0 then break end
+		end
+	end
+end`, 1)
+	if src == routeScript {
+		t.Fatal("script not modified")
+	}
+	px := startProxy(t, src, "")
+	bob := newPhone(t, "bob")
+	bob.register(px, "bob", "", "")
+	alice := newTCPPhone(t, "alice", px.tcp)
+
+	inv := alice.invite(px.tcp, "bob", "cancel-while-routing")
+	i := bob.expectRequest(sip.INVITE, wait)
+	bob.reply(px.udp, i, 180)
+	alice.expectResponse(180, wait)
+	alice.cancel(px.tcp, inv)
+	alice.expectResponse(200, wait)
+	c := bob.expectRequest(sip.CANCEL, wait)
+	bob.reply(px.udp, c, 200)
+	bob.reply(px.udp, i, 487)
+	alice.expectResponse(487, wait)
+}
+
 // tm.Request: a request of locus's own (a keepalive) gets its final
 // response; an unanswered one is retransmitted and times out.
 func TestRequest(t *testing.T) {

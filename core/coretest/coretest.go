@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/locus-sip/locus/core"
@@ -142,4 +143,31 @@ func Route(t testing.TB, src, raw string, exports ...script.Export) (*Recorder, 
 // Export wraps a module's exports as KSR.<name>.
 func Export(name string, m core.LuaExporter) script.Export {
 	return script.Export{Name: name, Funcs: m.LuaExports()}
+}
+
+// KeepWriting writes to the file at path every millisecond until the test
+// ends, as the SQLite store writes its files beside a watched script.
+func KeepWriting(t testing.TB, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() {
+		close(stop)
+		<-done
+		f.Close()
+	})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			f.WriteAt([]byte("frame"), int64(i%512)*8) //nolint:errcheck // best effort
+		}
+	}()
 }

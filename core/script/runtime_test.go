@@ -282,24 +282,7 @@ func TestWatchReloadsBesideABusyFile(t *testing.T) {
 	if err := rt.Watch(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	db, err := os.Create(filepath.Join(filepath.Dir(file), "locus.db-wal"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	stop, done := make(chan struct{}), make(chan struct{})
-	defer func() { close(stop); <-done }()
-	go func() {
-		defer close(done)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Millisecond):
-			}
-			db.WriteAt([]byte("frame"), int64(i%512)*8) //nolint:errcheck
-		}
-	}()
+	coretest.KeepWriting(t, filepath.Join(filepath.Dir(file), "locus.db-wal"))
 	time.Sleep(50 * time.Millisecond)
 	write(t, file, route(`KSR.sl.send_reply(200, "v2")`))
 	deadline := time.Now().Add(2 * time.Second)

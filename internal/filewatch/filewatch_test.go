@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/locus-sip/locus/core/coretest"
 	"github.com/locus-sip/locus/internal/filewatch"
 )
 
@@ -115,23 +116,9 @@ func TestNeighbourWritesCostNothing(t *testing.T) {
 		t.Fatalf("%d reloads for writes to another file", got)
 	}
 	// The file changes while the neighbour is written every millisecond.
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Millisecond):
-			}
-			db.WriteAt([]byte("frame"), int64(i%512)*8) //nolint:errcheck
-		}
-	}()
+	coretest.KeepWriting(t, filepath.Join(dir, "locus.db"))
 	writeFile(t, path, "v2")
 	waitReloads(t, n, 1, "an in-place write beside a busy file")
-	close(stop)
-	<-done
 }
 
 // Deleted, then created again: the watch finds the new file, and follows

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/locus-sip/locus/internal/ascii"
 )
 
 // WriteMessage serialises msg into w exactly as msg.StringWrite(w) does
@@ -187,7 +188,7 @@ func writeParams(w *bytes.Buffer, ps sip.HeaderParams, sep byte) {
 		w.WriteString(kv.K)
 		switch {
 		case kv.V == "":
-		case strings.ContainsAny(kv.V, " \t"):
+		case ascii.ContainsAny(kv.V, " \t"):
 			w.WriteString(`="`)
 			w.WriteString(kv.V)
 			w.WriteByte('"')

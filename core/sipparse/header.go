@@ -167,7 +167,7 @@ func (p *parser) header(line string) bool {
 	case kCSeq:
 		// sipgo splits at the first white space and keeps the rest,
 		// whatever it is, as the method.
-		i := strings.IndexAny(value, " \t")
+		i := ascii.IndexAny(value, " \t")
 		if i < 1 || len(value)-i < 2 {
 			return false
 		}

@@ -137,7 +137,7 @@ func (p *parser) uri(s string, u *sip.Uri) bool {
 
 	// sipgo takes the user part up to the first "@", unless a "[" comes
 	// first, and the password after its last ":".
-	if i := strings.IndexAny(s, "@["); i >= 0 {
+	if i := ascii.IndexAny(s, "@["); i >= 0 {
 		if s[i] == '[' {
 			if i != 0 {
 				return false
@@ -210,7 +210,7 @@ func (p *parser) uri(s string, u *sip.Uri) bool {
 // header parameters. It returns the display name.
 func (p *parser) addr(s string, u *sip.Uri, params *sip.HeaderParams) (string, bool) {
 	var display, spec, rest string
-	i := strings.IndexAny(s, "\"<;")
+	i := ascii.IndexAny(s, "\"<;")
 	switch {
 	case i < 0:
 		spec = s

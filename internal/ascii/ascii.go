@@ -22,3 +22,21 @@ func EqualFoldLower(s, lower string) bool {
 	}
 	return true
 }
+
+// IndexAny returns the index of the first byte of s that is one of set,
+// a few ASCII bytes, or -1: strings.IndexAny for the short sets of SIP's
+// grammar, without building a lookup table per call.
+func IndexAny(s, set string) int {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		for j := 0; j < len(set); j++ {
+			if c == set[j] {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// ContainsAny reports whether s holds one of the ASCII bytes of set.
+func ContainsAny(s, set string) bool { return IndexAny(s, set) >= 0 }

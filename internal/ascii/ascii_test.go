@@ -1,6 +1,9 @@
 package ascii
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestEqualFoldLower(t *testing.T) {
 	for _, c := range []struct {
@@ -20,6 +23,19 @@ func TestEqualFoldLower(t *testing.T) {
 	} {
 		if got := EqualFoldLower(c.s, c.lower); got != c.want {
 			t.Errorf("EqualFoldLower(%q, %q) = %v", c.s, c.lower, got)
+		}
+	}
+}
+
+func TestIndexAny(t *testing.T) {
+	for _, s := range []string{"", "a", "ab c", "\tx", "user@host", "[::1]", "sip:a@[::1]", "<sip:x>;a=b", `"Bob" <sip:b>`, "héllo wörld", "\x80 \xff"} {
+		for _, set := range []string{" \t", "@[", "\"<;", " :@", "x"} {
+			if got, want := IndexAny(s, set), strings.IndexAny(s, set); got != want {
+				t.Errorf("IndexAny(%q, %q) = %d, want %d", s, set, got, want)
+			}
+			if got, want := ContainsAny(s, set), strings.ContainsAny(s, set); got != want {
+				t.Errorf("ContainsAny(%q, %q) = %v, want %v", s, set, got, want)
+			}
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/locus-sip/locus/internal/ascii"
 )
 
 // AOR returns the canonical address-of-record of a URI: scheme, user and
@@ -34,7 +35,7 @@ func AOR(u *sip.Uri, caseSensitive bool) (string, error) {
 	host := strings.ToLower(u.Host)
 	// A user part starting with "//" would read back as an authority
 	// ("sip://host"), so it cannot round-trip through a URI parser.
-	if hasControl(user) || strings.ContainsAny(user, " :@") || strings.HasPrefix(user, "//") {
+	if hasControl(user) || ascii.ContainsAny(user, " :@") || strings.HasPrefix(user, "//") {
 		return "", fmt.Errorf("bad user part %q", user)
 	}
 	if !validHost(host) {
@@ -341,7 +342,7 @@ func appendParams(buf []byte, ps sip.HeaderParams, sep byte) []byte {
 		}
 		buf = append(buf, kv.K...)
 		switch {
-		case strings.ContainsAny(kv.V, " \t"):
+		case ascii.ContainsAny(kv.V, " \t"):
 			buf = append(buf, `="`...)
 			buf = append(buf, kv.V...)
 			buf = append(buf, '"')

@@ -28,6 +28,8 @@
 #   KAM_OPTS="-x fm"         extra kamailio options (fm: the tuned shm allocator)
 #   KAM_CHILDREN=2           Kamailio UDP worker processes
 #   LOCUS_ENV=""             environment for locus, e.g. "GOGC=200"
+#   LOCUS_CONFIG=""          top-level YAML added to locus's configuration,
+#                            e.g. "sip: {udp_max_queue_delay: 200ms}"
 #   RESULTS=FILE             also write the tables (markdown) to FILE
 #   KEEP=1                   keep the temp dir (logs, sipp files)
 set -euo pipefail
@@ -54,6 +56,7 @@ ANCHOR=${KAMAILIO_ANCHOR:-$ROOT/../shared/anchors/kamailio}
 KAM_OPTS=${KAM_OPTS:--x fm}
 KAM_CHILDREN=${KAM_CHILDREN:-2}
 LOCUS_ENV=${LOCUS_ENV:-}
+LOCUS_CONFIG=${LOCUS_CONFIG:-}
 DOMAIN=bench.local
 
 LPORT=$PORT
@@ -164,6 +167,7 @@ start_locus() { # start_locus noauth|auth
 		  auth_db: {db_url: "file:$OUT/users.htdigest"}
 		  auth: {algorithms: [MD5], secret: "locus-bench-secret-0123456789"}
 	EOF
+	if [ -n "$LOCUS_CONFIG" ]; then printf '%s\n' "$LOCUS_CONFIG" >> "$OUT/locus.yaml"; fi
 	(cd "$OUT" && exec env $LOCUS_ENV ./locus run -c locus.yaml --script "$OUT/route.lua" \
 		--listen "udp:127.0.0.1:$LPORT" --store "$(locus_store)" --log-level warn) 2>> "$OUT/locus.log" &
 	LOCUS_PID=$!

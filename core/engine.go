@@ -65,11 +65,10 @@ func (e *Engine) Inflight() int64 { return e.inflight.Load() }
 // Replies from the script are stateless, as Kamailio's sl module sends
 // them, and forwarded requests live in tm's own transactions: sipgo's
 // server transaction is dropped before the script runs and replies are
-// written on the request's connection. Kept for Timer J it would cost
-// ~4 KB per request, and an INVITE's would answer a CANCEL on its own
-// (200, then 487 upstream) instead of letting it reach tm and the
-// branches: a CANCEL can arrive while the INVITE is still being routed,
-// as soon as a branch's 180 went upstream.
+// written on the request's connection. Kept, an INVITE's would answer a
+// CANCEL on its own (200, then 487 upstream) instead of letting it reach
+// tm and the branches: a CANCEL can arrive while the INVITE is still
+// being routed, as soon as a branch's 180 went upstream.
 func (e *Engine) HandleSIP(req *sip.Request, tx sip.ServerTransaction) {
 	var conn sip.Connection
 	if ct, ok := tx.(interface{ Connection() sip.Connection }); ok {

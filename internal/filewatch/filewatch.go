@@ -49,34 +49,38 @@ type watch struct {
 
 // arm watches the file path leads to now, or its directory if none.
 func (x *watch) arm() error {
-	if x.file != nil {
-		_ = x.w.Remove(x.path) // gone already if the file was removed
-		x.file = nil
-	} else {
-		_ = x.w.Remove(x.dir)
-	}
-	// The path may be switched to another file while the watch is added:
-	// it must be the same file before and after, or the watch may be on a
-	// file the path no longer leads to, and would never report again.
-	for range 10 {
-		before, err := os.Stat(x.path)
-		if err != nil || x.w.Add(x.path) != nil {
-			break
+	for attempt := 0; ; attempt++ {
+		if x.file != nil {
+			_ = x.w.Remove(x.path) // gone already if the file was removed
+			x.file = nil
+		} else {
+			_ = x.w.Remove(x.dir)
 		}
-		if after, err := os.Stat(x.path); err == nil && os.SameFile(before, after) {
-			x.file = after
+		// The path may be switched to another file while the watch is
+		// added: it must be the same file before and after, or the watch
+		// may be on a file the path no longer leads to, and would never
+		// report again.
+		for range 10 {
+			before, err := os.Stat(x.path)
+			if err != nil || x.w.Add(x.path) != nil {
+				break
+			}
+			if after, err := os.Stat(x.path); err == nil && os.SameFile(before, after) {
+				x.file = after
+				return nil
+			}
+			_ = x.w.Remove(x.path)
+		}
+		if err := x.w.Add(x.dir); err != nil {
+			return fmt.Errorf("watch %s: %w", x.dir, err)
+		}
+		// The file may have appeared between the two: look once more.
+		// (A file that exists but cannot be watched stays watched through
+		// its directory.)
+		if _, err := os.Stat(x.path); err != nil || attempt > 0 {
 			return nil
 		}
-		_ = x.w.Remove(x.path)
 	}
-	if err := x.w.Add(x.dir); err != nil {
-		return fmt.Errorf("watch %s: %w", x.dir, err)
-	}
-	// The file may have appeared between the two: look once more.
-	if _, err := os.Stat(x.path); err == nil {
-		return x.arm()
-	}
-	return nil
 }
 
 // changed reports whether ev may have changed what path leads to, and

@@ -15,6 +15,8 @@
 #   SERVERS="locus kamailio" which servers to run
 #   SCENARIOS="noauth auth refresh"
 #   RATES="1000 2000 4000 8000"   offered calls/s of the fixed-rate steps
+#   REPEAT=1                 runs of each step per server, alternating; the ratios
+#                            are then the median of the paired runs (and their range)
 #   STEP_SECS=5              seconds per fixed-rate step (calls = rate * STEP_SECS)
 #   SAT_RATE=20000 SAT_SECS=4     the saturation step (SAT_RATE=0 skips it)
 #   USERS=100000             users of the auth scenario (userN / pwN)
@@ -40,6 +42,7 @@ STORE=${STORE:-memory:}
 SERVERS=${SERVERS:-locus kamailio}
 SCENARIOS=${SCENARIOS:-noauth auth refresh}
 RATES=${RATES:-1000 2000 4000 8000}
+REPEAT=${REPEAT:-1}
 STEP_SECS=${STEP_SECS:-5}
 SAT_RATE=${SAT_RATE:-20000}
 SAT_SECS=${SAT_SECS:-4}
@@ -368,17 +371,19 @@ run_scenario() {
 	[ "$SAT_RATE" -gt 0 ] && steps+=("sat:$SAT_RATE:$((SAT_RATE * SAT_SECS))")
 	for s in "${steps[@]}"; do
 		IFS=: read -r label rate calls <<<"$s"
-		# ABBA: the server that goes first alternates from one rate to the next.
-		order=$SERVERS
-		[ $((i % 2)) = 1 ] && order=$(echo "$SERVERS" | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}')
-		i=$((i + 1))
-		for srv in $order; do
-			case "$scen" in
-			noauth) csv=$OUT/new.csv; new_aors "$calls" "$csv" ;;
-			auth) csv=$OUT/users.csv ;;
-			refresh) csv=$OUT/refresh.csv ;;
-			esac
-			step "$scen" "$label" "$rate" "$calls" "$srv" "$XML" "$csv" "$PER"
+		for _ in $(seq "$REPEAT"); do
+			# ABBA: the server that goes first alternates from one run to the next.
+			order=$SERVERS
+			[ $((i % 2)) = 1 ] && order=$(echo "$SERVERS" | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}')
+			i=$((i + 1))
+			for srv in $order; do
+				case "$scen" in
+				noauth) csv=$OUT/new.csv; new_aors "$calls" "$csv" ;;
+				auth) csv=$OUT/users.csv ;;
+				refresh) csv=$OUT/refresh.csv ;;
+				esac
+				step "$scen" "$label" "$rate" "$calls" "$srv" "$XML" "$csv" "$PER"
+			done
 		done
 	done
 	if [ "$LAT_SECS" -gt 0 ] && [ "$scen" != refresh ]; then
@@ -503,13 +508,22 @@ report() {
 		echo
 		echo "| scenario | offered/s | CPU/req locus/Kamailio | achieved locus/Kamailio | p99 ms locus vs Kamailio | mem MB locus vs Kamailio |"
 		echo "| --- | --- | ---: | ---: | --- | --- |"
-		awk -F'\t' '{k = $1 "|" $2; if (!(k in seen)) {seen[k] = 1; keys[++n] = k}
-			cpu[k, $3] = $7; ach[k, $3] = $4; p99[k, $3] = $10; mem[k, $3] = $11}
+		# With REPEAT > 1: the median of the ratios of the runs paired in
+		# order (the first of locus with the first of Kamailio, ...), and
+		# their range.
+		awk -F'\t' 'function med(x, m,   i, j, t) {
+				for (i = 2; i <= m; i++) for (j = i; j > 1 && x[j - 1] > x[j]; j--) {t = x[j]; x[j] = x[j - 1]; x[j - 1] = t}
+				return m % 2 ? x[(m + 1) / 2] : (x[m / 2] + x[m / 2 + 1]) / 2 }
+			function ratio(v, k, m,   j, x, lo, hi, r) {
+				for (j = 1; j <= m; j++) {r = v[k, "kamailio", j] > 0 ? v[k, "locus", j] / v[k, "kamailio", j] : 0
+					x[j] = r; if (j == 1 || r < lo) lo = r; if (j == 1 || r > hi) hi = r}
+				return m > 1 ? sprintf("%.2f (%.2f–%.2f)", med(x, m), lo, hi) : sprintf("%.2f", x[1]) }
+			{k = $1 "|" $2; if (!(k in seen)) {seen[k] = 1; keys[++n] = k}
+			c = ++cnt[k, $3]; cpu[k, $3, c] = $7; ach[k, $3, c] = $4; p99[k, $3] = $10; mem[k, $3] = $11}
 			END {for (i = 1; i <= n; i++) {k = keys[i]; split(k, a, "|")
-				if (cpu[k, "kamailio"] == "") continue
-				printf "| %s | %s | %.2f | %.2f | %s vs %s | %s vs %s |\n", a[1], a[2],
-					(cpu[k, "kamailio"] > 0 ? cpu[k, "locus"] / cpu[k, "kamailio"] : 0),
-					(ach[k, "kamailio"] > 0 ? ach[k, "locus"] / ach[k, "kamailio"] : 0),
+				m = cnt[k, "locus"] < cnt[k, "kamailio"] ? cnt[k, "locus"] : cnt[k, "kamailio"]
+				if (m == 0) continue
+				printf "| %s | %s | %s | %s | %s vs %s | %s vs %s |\n", a[1], a[2], ratio(cpu, k, m), ratio(ach, k, m),
 					p99[k, "locus"], p99[k, "kamailio"], mem[k, "locus"], mem[k, "kamailio"]}}' "$ROWS"
 	fi
 	if [ -s "$LATROWS" ]; then

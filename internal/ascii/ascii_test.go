@@ -39,3 +39,18 @@ func TestIndexAny(t *testing.T) {
 		}
 	}
 }
+
+// FuzzIndexAny compares IndexAny with strings.IndexAny for the sets the
+// parser, writer and registrar use.
+func FuzzIndexAny(f *testing.F) {
+	for _, s := range []string{"", "a b", "sip:a@[::1]", "<sip:x>;a=b", "\xff\t"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, set := range []string{" \t", "@[", "\"<;", " :@"} {
+			if got, want := IndexAny(s, set), strings.IndexAny(s, set); got != want {
+				t.Fatalf("IndexAny(%q, %q) = %d, want %d", s, set, got, want)
+			}
+		}
+	})
+}

@@ -28,58 +28,44 @@ func discard(*sip.Response) error { return nil }
 // BenchmarkSave measures save() without Lua: parse the REGISTER's
 // contacts, update the store, build the 200.
 func BenchmarkSave(b *testing.B) {
-	ctx := context.Background()
 	b.Run("refresh", func(b *testing.B) {
-		r := benchRegistrar(b, 0)
-		req := coretest.Request(b, reg{contacts: []string{"<sip:alice@192.0.2.10:5060;transport=udp>"}}.String())
-		b.ReportAllocs()
-		seq := uint32(1)
-		for b.Loop() {
-			req.CSeq().SeqNo = seq
-			seq++
-			if code, err := r.Save(ctx, core.NewMsg(req, discard), "location", 0, ""); err != nil || code < 0 {
-				b.Fatalf("save: %d %v", code, err)
-			}
-		}
+		benchSaves(b, []*sip.Request{coretest.Request(b, reg{contacts: []string{"<sip:alice@192.0.2.10:5060;transport=udp>"}}.String())})
 	})
 	// refresh3: an AoR with three devices, each refreshing in turn: the
 	// other two bindings are compared with every REGISTER's contact.
 	b.Run("refresh3", func(b *testing.B) {
-		r := benchRegistrar(b, 0)
 		reqs := make([]*sip.Request, 3)
 		for i := range reqs {
 			reqs[i] = coretest.Request(b, reg{callID: fmt.Sprintf("dev%d@192.0.2.%d", i, 10+i),
 				contacts: []string{fmt.Sprintf("<sip:alice@192.0.2.%d:5060;transport=udp>", 10+i)}}.String())
 		}
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			req := reqs[i%len(reqs)]
-			req.CSeq().SeqNo = uint32(i + 1)
-			i++
-			if code, err := r.Save(ctx, core.NewMsg(req, discard), "location", 0, ""); err != nil || code < 0 {
-				b.Fatalf("save: %d %v", code, err)
-			}
-		}
+		benchSaves(b, reqs)
 	})
 	b.Run("insert", func(b *testing.B) {
-		r := benchRegistrar(b, 0)
 		reqs := make([]*sip.Request, 4096)
 		for i := range reqs {
 			reqs[i] = coretest.Request(b, reg{to: fmt.Sprintf("sip:user%d@example.com", i),
 				contacts: []string{fmt.Sprintf("<sip:user%d@192.0.2.10:5060>", i)}}.String())
 		}
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			req := reqs[i%len(reqs)]
-			req.CSeq().SeqNo = uint32(i + 1)
-			i++
-			if code, err := r.Save(ctx, core.NewMsg(req, discard), "location", 0, ""); err != nil || code < 0 {
-				b.Fatalf("save: %d %v", code, err)
-			}
-		}
+		benchSaves(b, reqs)
 	})
+}
+
+// benchSaves saves reqs in turn, each with the next CSeq, on a fresh
+// registrar.
+func benchSaves(b *testing.B, reqs []*sip.Request) {
+	ctx := context.Background()
+	r := benchRegistrar(b, 0)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		req := reqs[i%len(reqs)]
+		req.CSeq().SeqNo = uint32(i + 1)
+		i++
+		if code, err := r.Save(ctx, core.NewMsg(req, discard), "location", 0, ""); err != nil || code < 0 {
+			b.Fatalf("save: %d %v", code, err)
+		}
+	}
 }
 
 // BenchmarkLookup measures lookup(): find the AoR's bindings, pick the

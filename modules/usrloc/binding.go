@@ -61,3 +61,22 @@ func Live(bs []Binding, now time.Time) []Binding {
 	}
 	return out
 }
+
+// SplitExpired separates the bindings of one AoR expired at now from the
+// others, for a store's Expire: the expired ones are appended to gone,
+// with the table and, for those stored without one, the AoR set; keep
+// holds the others in order, in bs's own array.
+func SplitExpired(gone []Expired, table, aor string, bs []Binding, now time.Time) (keep []Binding, _ []Expired) {
+	keep = bs[:0]
+	for _, b := range bs {
+		if !b.Expired(now) {
+			keep = append(keep, b)
+			continue
+		}
+		if b.AOR == "" {
+			b.AOR = aor
+		}
+		gone = append(gone, Expired{Table: table, Binding: b})
+	}
+	return keep, gone
+}

@@ -301,18 +301,10 @@ func (s *Store) Expire(_ context.Context, now time.Time) ([]usrloc.Expired, erro
 	expire := func(t *locTable, rec record) (record, bool) {
 		aor := recordAOR(rec.data)
 		bs := decodeRecord(rec.data, &s.interns)
-		keep := bs[:0]
-		for _, b := range bs {
-			if !b.Expired(now) {
-				keep = append(keep, b)
-				continue
-			}
-			if b.AOR == "" {
-				b.AOR = aor
-			}
-			expired = append(expired, usrloc.Expired{Table: t.name, Binding: b})
-		}
-		s.bindings.Add(int64(len(keep) - len(bs)))
+		n := len(bs)
+		var keep []usrloc.Binding
+		keep, expired = usrloc.SplitExpired(expired, t.name, aor, bs, now)
+		s.bindings.Add(int64(len(keep) - n))
 		if len(keep) == 0 {
 			s.aors.Add(-1)
 			return record{}, false

@@ -287,22 +287,6 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([]usrloc.Expired, er
 	return out, nil
 }
 
-// split separates the bindings expired at now from the others, setting
-// the AoR of the expired ones if they were stored without one.
-func split(table, aor string, bs []usrloc.Binding, now time.Time) (keep []usrloc.Binding, gone []usrloc.Expired) {
-	for _, b := range bs {
-		if !b.Expired(now) {
-			keep = append(keep, b)
-			continue
-		}
-		if b.AOR == "" {
-			b.AOR = aor
-		}
-		gone = append(gone, usrloc.Expired{Table: table, Binding: b})
-	}
-	return keep, gone
-}
-
 // expireBatch removes the expired bindings of the given AoRs of table:
 // one MGET and one applyScript call for the batch, then one Update per AoR
 // that another writer changed in between.
@@ -331,7 +315,7 @@ func (s *Store) expireBatch(ctx context.Context, table string, aors []string, no
 			return nil, s.corrupt(table, aor)
 		}
 		var keep []usrloc.Binding
-		keep, gone[i] = split(table, aor, bs, now)
+		keep, gone[i] = usrloc.SplitExpired(nil, table, aor, bs, now)
 		ws[i].expect = v[:headerLen]
 		ws[i].publish = len(gone[i]) > 0
 		if len(keep) > 0 { // also rewrites a stale expiry score
@@ -359,7 +343,7 @@ func (s *Store) expireBatch(ctx context.Context, table string, aors []string, no
 		var removed []usrloc.Expired
 		_, err := s.Update(ctx, table, aor, func(cur []usrloc.Binding) ([]usrloc.Binding, error) {
 			var keep []usrloc.Binding
-			keep, removed = split(table, aor, cur, now)
+			keep, removed = usrloc.SplitExpired(nil, table, aor, cur, now)
 			if len(removed) == 0 && len(cur) > 0 {
 				return nil, errNothingExpired // the writer refreshed it
 			}

@@ -29,6 +29,9 @@
 #                            is absent, bench/kamailio/registrar.cfg is used
 #   KAM_OPTS="-x fm"         extra kamailio options (fm: the tuned shm allocator)
 #   KAM_CHILDREN=2           Kamailio UDP worker processes
+#   KAM_LUA=0                1: Kamailio routes with KEMI Lua (app_lua) instead of its
+#                            native script: the anchor's registrar.lua for "auth",
+#                            bench/kamailio/noauth.lua otherwise (needs the anchor)
 #   LOCUS_ENV=""             environment for locus, e.g. "GOGC=200"
 #   LOCUS_CONFIG=""          top-level YAML added to locus's configuration,
 #                            e.g. "sip: {udp_max_queue_delay: 200ms}"
@@ -58,6 +61,7 @@ PORT=${PORT:-5290}
 ANCHOR=${KAMAILIO_ANCHOR:-$ROOT/../shared/anchors/kamailio}
 KAM_OPTS=${KAM_OPTS:--x fm}
 KAM_CHILDREN=${KAM_CHILDREN:-2}
+KAM_LUA=${KAM_LUA:-0}
 LOCUS_ENV=${LOCUS_ENV:-}
 LOCUS_CONFIG=${LOCUS_CONFIG:-}
 DOMAIN=bench.local
@@ -89,6 +93,10 @@ if [ -d "$ANCHOR/cfg" ] && [ -f "$ANCHOR/cfg/kamailio-bench.cfg" ]; then
 else
 	KAM_MODE=own
 fi
+if [ "$KAM_LUA" = 1 ] && [ "$KAM_MODE" != anchor ]; then
+	echo "KAM_LUA=1 needs the Kamailio anchor ($ANCHOR)" >&2
+	exit 2
+fi
 
 install_missing() {
 	local pkgs=()
@@ -101,6 +109,9 @@ install_missing() {
 		if [ "$KAM_MODE" = anchor ]; then
 			ls /usr/lib/*/kamailio/modules/db_sqlite.so >/dev/null 2>&1 || pkgs+=(kamailio-sqlite-modules)
 			command -v sqlite3 >/dev/null || pkgs+=(sqlite3)
+		fi
+		if [ "$KAM_LUA" = 1 ]; then
+			ls /usr/lib/*/kamailio/modules/app_lua.so >/dev/null 2>&1 || pkgs+=(kamailio-lua-modules)
 		fi
 	fi
 	[ ${#pkgs[@]} -eq 0 ] && return
@@ -203,7 +214,14 @@ start_kamailio() { # start_kamailio noauth|auth [shm_mb]
 		cfg=$BENCH/kamailio/registrar.cfg
 		defs=(-A "CHILDREN=$KAM_CHILDREN" -A "PORT=$KPORT" -A "CTL=\"unix:$OUT/kam.ctl\"")
 	fi
-	[ "$1" = auth ] && defs+=(-A WITH_AUTH)
+	if [ "$KAM_LUA" = 1 ]; then
+		# WITH_LUA defines WITH_AUTH itself (the modules); the script decides.
+		local lua=$BENCH/kamailio/noauth.lua
+		[ "$1" = auth ] && lua=$ANCHOR/cfg/registrar.lua
+		defs+=(-A WITH_LUA -A "LUASCRIPT=\"$lua\"")
+	elif [ "$1" = auth ]; then
+		defs+=(-A WITH_AUTH)
+	fi
 	# shellcheck disable=SC2086
 	kamailio -f "$cfg" -DD -E -m "$shm" -M 16 -P "$OUT/kam.pid" $KAM_OPTS "${defs[@]}" >> "$OUT/kamailio.log" 2>&1 &
 	KAM_PID=$!
@@ -496,7 +514,7 @@ LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 report() {
 	echo "locus $(cd "$ROOT" && git describe --tags --always --dirty 2>/dev/null || echo devel), store $STORE;" \
-		"Kamailio $(kamailio -v 2>/dev/null | awk 'NR == 1 {print $3}') ($KAM_MODE config, $KAM_CHILDREN children, ${KAM_OPTS:-no options});" \
+		"Kamailio $(kamailio -v 2>/dev/null | awk 'NR == 1 {print $3}') ($KAM_MODE config$([ "$KAM_LUA" = 1 ] && echo ", KEMI Lua"), $KAM_CHILDREN children, ${KAM_OPTS:-no options});" \
 		"$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')); sipp on the same CPUs"
 	echo "$(date -u +%FT%TZ), $(($(date +%s) - START)) s, load average before $LOAD0, after $LOAD1"
 	echo

@@ -3,14 +3,12 @@ package sanity
 import (
 	"errors"
 	"fmt"
-	"iter"
 	"net"
 	"strconv"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/locus-sip/locus/core"
-	"github.com/locus-sip/locus/internal/ascii"
 )
 
 // Checks is a set of message checks: Kamailio's msg_checks bit flags.
@@ -122,41 +120,49 @@ var order = []Checks{
 // Check runs the chosen checks on req in Kamailio's order and returns the
 // first failure, or nil when the request passes. It changes nothing.
 func (s *Sanity) Check(req *sip.Request, checks Checks, uris URIChecks) *Failure {
+	var hs headers
+	if checks&byName != 0 {
+		hs.init(req)
+	}
 	for _, c := range order {
 		if checks&c == 0 {
 			continue
 		}
-		if f := s.run(c, req, uris); f != nil {
+		if f := s.run(c, req, &hs, uris); f != nil {
 			return f
 		}
 	}
 	return nil
 }
 
-func (s *Sanity) run(c Checks, req *sip.Request, uris URIChecks) *Failure {
+// byName are the checks that look for headers by name.
+const byName = CheckRequiredHeaders | CheckCSeqMethod | CheckCSeqValue | CheckContentLength |
+	CheckExpires | CheckProxyRequire | CheckParseURIs | CheckDigest | CheckAuthorization
+
+func (s *Sanity) run(c Checks, req *sip.Request, hs *headers, uris URIChecks) *Failure {
 	switch c {
 	case CheckRURIVersion:
 		return checkRURIVersion(req)
 	case CheckRURIScheme:
 		return checkRURIScheme(req)
 	case CheckRequiredHeaders:
-		return checkRequiredHeaders(req)
+		return checkRequiredHeaders(req, hs)
 	case CheckVia1:
 		return checkVia1(req)
 	case CheckCSeqMethod:
-		return checkCSeqMethod(req)
+		return checkCSeqMethod(req, hs)
 	case CheckCSeqValue:
-		return checkCSeqValue(req)
+		return checkCSeqValue(hs)
 	case CheckContentLength:
-		return checkContentLength(req)
+		return checkContentLength(req, hs)
 	case CheckExpires:
-		return checkExpires(req)
+		return checkExpires(hs)
 	case CheckProxyRequire:
-		return s.checkProxyRequire(req)
+		return s.checkProxyRequire(hs)
 	case CheckParseURIs:
-		return checkParseURIs(req, uris)
+		return checkParseURIs(req, hs, uris)
 	case CheckDigest, CheckAuthorization:
-		return checkCredentials(req, c)
+		return checkCredentials(hs, c)
 	case CheckDupTags:
 		return checkDupTags(req)
 	}
@@ -259,7 +265,7 @@ func uriOK(u *sip.Uri) bool {
 
 // checkRequiredHeaders: without these a reply cannot be built, and
 // Kamailio sends none; nor does it answer repeated ones.
-func checkRequiredHeaders(req *sip.Request) *Failure {
+func checkRequiredHeaders(req *sip.Request, hs *headers) *Failure {
 	switch {
 	case req.From() == nil:
 		return fail(CheckRequiredHeaders, 0, "missing From")
@@ -272,27 +278,14 @@ func checkRequiredHeaders(req *sip.Request) *Failure {
 	case req.Via() == nil:
 		return fail(CheckRequiredHeaders, 0, "missing Via")
 	}
-	var from, to, callID, cseq int
-	for _, h := range req.Headers() {
-		switch n := h.Name(); {
-		case ascii.EqualFoldLower(n, "from"), ascii.EqualFoldLower(n, "f"):
-			from++
-		case ascii.EqualFoldLower(n, "to"), ascii.EqualFoldLower(n, "t"):
-			to++
-		case ascii.EqualFoldLower(n, "call-id"), ascii.EqualFoldLower(n, "i"):
-			callID++
-		case ascii.EqualFoldLower(n, "cseq"):
-			cseq++
-		}
-	}
 	switch {
-	case from > 1:
+	case hs.ascii[kFrom] > 1:
 		return fail(CheckRequiredHeaders, 0, "repeated From")
-	case to > 1:
+	case hs.ascii[kTo] > 1:
 		return fail(CheckRequiredHeaders, 0, "repeated To")
-	case callID > 1:
+	case hs.ascii[kCallID] > 1:
 		return fail(CheckRequiredHeaders, 0, "repeated Call-ID")
-	case cseq > 1:
+	case hs.ascii[kCSeq] > 1:
 		return fail(CheckRequiredHeaders, 0, "repeated CSeq")
 	}
 	return nil
@@ -309,8 +302,8 @@ func checkVia1(req *sip.Request) *Failure {
 }
 
 // cseqParts splits the first CSeq header into number and method.
-func cseqParts(req *sip.Request) (num, method string, ok bool) {
-	h := first(req, "cseq")
+func cseqParts(hs *headers) (num, method string, ok bool) {
+	h := hs.first(kCSeq)
 	if h == nil {
 		return "", "", false
 	}
@@ -329,8 +322,8 @@ func cseqParts(req *sip.Request) (num, method string, ok bool) {
 // checkCSeqMethod compares case-insensitively: sipgo upper-cases the
 // request-line method, so an exact comparison would refuse valid
 // extension methods (RFC 4475 intmeth).
-func checkCSeqMethod(req *sip.Request) *Failure {
-	_, method, ok := cseqParts(req)
+func checkCSeqMethod(req *sip.Request, hs *headers) *Failure {
+	_, method, ok := cseqParts(hs)
 	switch {
 	case !ok:
 		return fail(CheckCSeqMethod, 0, "missing CSeq")
@@ -342,11 +335,11 @@ func checkCSeqMethod(req *sip.Request) *Failure {
 	return nil
 }
 
-func checkCSeqValue(req *sip.Request) *Failure {
-	if _, ok := first(req, "cseq").(*sip.CSeqHeader); ok {
+func checkCSeqValue(hs *headers) *Failure {
+	if _, ok := hs.first(kCSeq).(*sip.CSeqHeader); ok {
 		return nil // sipgo parsed the number as a uint32
 	}
-	num, _, ok := cseqParts(req)
+	num, _, ok := cseqParts(hs)
 	switch {
 	case !ok:
 		return fail(CheckCSeqValue, 0, "missing CSeq")
@@ -361,9 +354,9 @@ func checkCSeqValue(req *sip.Request) *Failure {
 // checkContentLength compares every Content-Length header with the body
 // sipgo read: the raw message is gone, but several headers that disagree
 // (RFC 4475 mcl01) still show.
-func checkContentLength(req *sip.Request) *Failure {
+func checkContentLength(req *sip.Request, hs *headers) *Failure {
 	body := len(req.Body())
-	for h := range all(req, "content-length", "l") {
+	for h := range hs.all(kContentLength, kContentLength) {
 		n, err := strconv.ParseUint(strings.Trim(h.Value(), " \t"), 10, 32)
 		if err != nil {
 			return fail(CheckContentLength, 400, "Content-Length Failure")
@@ -377,8 +370,8 @@ func checkContentLength(req *sip.Request) *Failure {
 
 // checkExpires reads the value as Kamailio does: the number ends at the
 // first white space. Every Expires header is checked, not just the first.
-func checkExpires(req *sip.Request) *Failure {
-	for h := range all(req, "expires") {
+func checkExpires(hs *headers) *Failure {
+	for h := range hs.all(kExpires, kExpires) {
 		v := strings.Trim(h.Value(), " \t")
 		if v == "" {
 			return fail(CheckExpires, 400, "Bad Expires Header")
@@ -395,9 +388,9 @@ func checkExpires(req *sip.Request) *Failure {
 
 // checkProxyRequire lists every unsupported tag in the 420 (Kamailio names
 // the first only) and compares tags case-insensitively.
-func (s *Sanity) checkProxyRequire(req *sip.Request) *Failure {
+func (s *Sanity) checkProxyRequire(hs *headers) *Failure {
 	var unsupported []string
-	for h := range all(req, "proxy-require") {
+	for h := range hs.all(kProxyRequire, kProxyRequire) {
 		if strings.Trim(h.Value(), " \t") == "" {
 			return fail(CheckProxyRequire, 400, "Bad Proxy Require Header")
 		}
@@ -435,23 +428,23 @@ func containsFold(list []string, s string) bool {
 }
 
 // checkParseURIs: a missing From or To gets no reply, a bad one 400.
-func checkParseURIs(req *sip.Request, uris URIChecks) *Failure {
+func checkParseURIs(req *sip.Request, hs *headers, uris URIChecks) *Failure {
 	if uris&URIRequest != 0 && !uriOK(&req.Recipient) {
 		return fail(CheckParseURIs, 400, "Bad Request URI")
 	}
 	if uris&URIFrom != 0 {
-		if f := checkAddress(req, "from", "f", "Invalid From Header"); f != nil {
+		if f := checkAddress(hs, kFrom, "Invalid From Header"); f != nil {
 			return f
 		}
 	}
 	if uris&URITo != 0 {
 		// Kamailio's reason reads "Ivalid To Header".
-		if f := checkAddress(req, "to", "t", "Invalid To Header"); f != nil {
+		if f := checkAddress(hs, kTo, "Invalid To Header"); f != nil {
 			return f
 		}
 	}
 	if uris&URIContact != 0 {
-		for h := range all(req, "contact", "m") {
+		for h := range hs.all(kContact, kContact) {
 			u, ok := contactURI(h)
 			if !ok {
 				return fail(CheckParseURIs, 400, "Bad Contact Header")
@@ -464,24 +457,25 @@ func checkParseURIs(req *sip.Request, uris URIChecks) *Failure {
 	return nil
 }
 
-func checkAddress(req *sip.Request, name, compact, reason string) *Failure {
-	h := first(req, name, compact)
+func checkAddress(hs *headers, k kind, reason string) *Failure {
+	h := hs.first(k)
 	if h == nil {
-		return fail(CheckParseURIs, 0, "missing "+name)
+		return fail(CheckParseURIs, 0, "missing "+kindNames[k][0])
 	}
-	var u sip.Uri
+	var u *sip.Uri
 	switch a := h.(type) {
 	case *sip.FromHeader:
-		u = a.Address
+		u = &a.Address
 	case *sip.ToHeader:
-		u = a.Address
+		u = &a.Address
 	default:
+		u = new(sip.Uri)
 		params := sip.NewParams()
-		if _, err := sip.ParseAddressValue(h.Value(), &u, &params); err != nil {
+		if _, err := sip.ParseAddressValue(h.Value(), u, &params); err != nil {
 			return fail(CheckParseURIs, 400, reason)
 		}
 	}
-	if !uriOK(&u) {
+	if !uriOK(u) {
 		return fail(CheckParseURIs, 400, reason)
 	}
 	return nil
@@ -510,8 +504,8 @@ func contactURI(h sip.Header) (*sip.Uri, bool) {
 // headers. A scheme other than Digest fails CheckDigest without a reply,
 // as in Kamailio, and is skipped by CheckAuthorization (Kamailio stops
 // there; locus goes on to the other headers).
-func checkCredentials(req *sip.Request, c Checks) *Failure {
-	for h := range all(req, "authorization", "proxy-authorization") {
+func checkCredentials(hs *headers, c Checks) *Failure {
+	for h := range hs.all(kAuthorization, kProxyAuthorization) {
 		cred, err := parseCredentials(h.Value())
 		if errors.Is(err, errNotDigest) {
 			if c == CheckDigest {
@@ -553,58 +547,6 @@ func countTags(p sip.HeaderParams) int {
 		}
 	}
 	return n
-}
-
-// first returns the first header with one of the lower-case names.
-func first(req *sip.Request, names ...string) sip.Header {
-	for _, h := range req.Headers() {
-		if matches(h, names) {
-			return h
-		}
-	}
-	return nil
-}
-
-// all yields the headers with one of the lower-case names, in order,
-// without collecting them.
-func all(req *sip.Request, names ...string) iter.Seq[sip.Header] {
-	return func(yield func(sip.Header) bool) {
-		for _, h := range req.Headers() {
-			if matches(h, names) && !yield(h) {
-				return
-			}
-		}
-	}
-}
-
-// matches reports whether h's name equals one of the lower-case ASCII
-// names under Unicode case folding (strings.EqualFold). Only a name with
-// non-ASCII bytes can fold to another name, a shorter one (K, ſ), so the
-// others take the plain ASCII comparison.
-func matches(h sip.Header, names []string) bool {
-	n := h.Name()
-	for _, want := range names {
-		switch {
-		case len(n) == len(want):
-			if ascii.EqualFoldLower(n, want) {
-				return true
-			}
-		case len(n) > len(want) && !isASCII(n):
-			if strings.EqualFold(n, want) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
 
 // isUint32 accepts what Kamailio's str2valid_uint accepts: 1-10 digits,

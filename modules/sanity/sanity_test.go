@@ -2,6 +2,7 @@ package sanity_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +18,19 @@ func register(old, new string) string {
 		panic("register: no " + old)
 	}
 	return strings.Replace(coretest.Register, old, new, 1)
+}
+
+// padded is a REGISTER with 40 headers, more than the checks sort in
+// place (32), with last (if any) after them.
+func padded(last string) string {
+	var b strings.Builder
+	for i := range 29 {
+		fmt.Fprintf(&b, "X-Pad-%d: %d\n", i, i)
+	}
+	if last != "" {
+		b.WriteString(last + "\n")
+	}
+	return register("User-Agent: coretest\n", "User-Agent: coretest\n"+b.String())
 }
 
 // authorized is a REGISTER carrying the given credentials line(s).
@@ -190,6 +204,14 @@ func TestCheck(t *testing.T) {
 			check: sanity.CheckDupTags, code: 400, reason: "Many From Tag Params"},
 		{name: "tags spelt twice in To", raw: register("To: <sip:alice@example.com>", "To: <sip:alice@example.com>;tag=x;Tag=y"),
 			checks: sanity.CheckDupTags, check: sanity.CheckDupTags, code: 400, reason: "Many To Tag Params"},
+
+		{name: "40 headers pass everything", raw: padded(""), checks: all, uris: allURIs},
+		{name: "a second CSeq past the 32nd header", raw: padded("CSeq: 2 REGISTER"), checks: all,
+			check: sanity.CheckRequiredHeaders, reason: "repeated CSeq"},
+		{name: "a bad Expires past the 32nd header", raw: padded("Expires: 1x"), checks: all,
+			check: sanity.CheckExpires, code: 400, reason: "Expires value is illegal"},
+		{name: "a compact Content-Length past the 32nd header", raw: padded("l: 7"), checks: all,
+			check: sanity.CheckContentLength, code: 400, reason: "Content-Length mis-match"},
 
 		{name: "the first failing check in Kamailio's order wins", raw: register("CSeq: 1 REGISTER", "CSeq: 1 INVITE\nExpires: x"),
 			checks: sanity.CheckExpires | sanity.CheckCSeqMethod, check: sanity.CheckCSeqMethod, code: 400,

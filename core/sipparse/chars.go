@@ -75,16 +75,6 @@ func span(s string, c uint16) int {
 
 func isSPHT(c byte) bool { return c == ' ' || c == '\t' }
 
-func trimSPHT(s string) string {
-	for len(s) > 0 && isSPHT(s[0]) {
-		s = s[1:]
-	}
-	for len(s) > 0 && isSPHT(s[len(s)-1]) {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
 // uint32Dec parses 1 to 10 decimal digits, the subset of
 // strconv.ParseUint(s, 10, 32) the fast path accepts.
 func uint32Dec(s string) (uint32, bool) {

@@ -115,11 +115,11 @@ func (p *parser) header(line string) bool {
 	if colon <= 0 {
 		return false
 	}
-	name := trimSPHT(line[:colon])
+	name := ascii.TrimSPHT(line[:colon])
 	if name == "" || !all(name, cToken) {
 		return false
 	}
-	value := trimSPHT(line[colon+1:])
+	value := ascii.TrimSPHT(line[colon+1:])
 	if !trimmed(value) {
 		return false
 	}
@@ -230,7 +230,7 @@ func trimmed(v string) bool {
 // splits correctly after a hop with parameters; anything else falls back.
 func (p *parser) via(v string) bool {
 	for {
-		v = trimSPHT(v)
+		v = ascii.TrimSPHT(v)
 		h := p.newVia()
 		i := strings.IndexByte(v, '/')
 		if i <= 0 || !all(v[:i], cToken) {

@@ -223,7 +223,7 @@ func (p *parser) addr(s string, u *sip.Uri, params *sip.HeaderParams) (string, b
 		if s[i] == '"' {
 			// sipgo drops anything before the opening quote; the fast
 			// path wants only white space there.
-			if i > 0 && trimSPHT(s[:i]) != "" {
+			if i > 0 && ascii.TrimSPHT(s[:i]) != "" {
 				return "", false
 			}
 			q := s[i+1:]
@@ -234,7 +234,7 @@ func (p *parser) addr(s string, u *sip.Uri, params *sip.HeaderParams) (string, b
 			display = q[:end]
 			after := q[end+1:]
 			lt = strings.IndexByte(after, '<')
-			if lt < 0 || trimSPHT(after[:lt]) != "" {
+			if lt < 0 || ascii.TrimSPHT(after[:lt]) != "" {
 				return "", false
 			}
 			s = after
@@ -242,7 +242,7 @@ func (p *parser) addr(s string, u *sip.Uri, params *sip.HeaderParams) (string, b
 			if !all(s[:lt], cDisplay) {
 				return "", false
 			}
-			display = trimSPHT(s[:lt])
+			display = ascii.TrimSPHT(s[:lt])
 		}
 		gt := strings.IndexByte(s[lt+1:], '>')
 		if gt < 0 {

@@ -40,3 +40,24 @@ func IndexAny(s, set string) int {
 
 // ContainsAny reports whether s holds one of the ASCII bytes of set.
 func ContainsAny(s, set string) bool { return IndexAny(s, set) >= 0 }
+
+// TrimSPHT returns s without its leading and trailing spaces and tabs
+// (SIP's SP and HTAB): strings.Trim(s, " \t") without the byte set that
+// call builds each time.
+func TrimSPHT(s string) string { return TrimRightSPHT(TrimLeftSPHT(s)) }
+
+// TrimLeftSPHT returns s without its leading spaces and tabs.
+func TrimLeftSPHT(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	return s
+}
+
+// TrimRightSPHT returns s without its trailing spaces and tabs.
+func TrimRightSPHT(s string) string {
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}

@@ -54,3 +54,21 @@ func FuzzIndexAny(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTrimSPHT compares the SP/HTAB trims with strings' for any input.
+func FuzzTrimSPHT(f *testing.F) {
+	for _, s := range []string{"", " ", "\t \t", " a ", "\ta b\t", "x", " \xa0x\xa0 ", "\t\r\n "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := TrimSPHT(s), strings.Trim(s, " \t"); got != want {
+			t.Fatalf("TrimSPHT(%q) = %q, want %q", s, got, want)
+		}
+		if got, want := TrimLeftSPHT(s), strings.TrimLeft(s, " \t"); got != want {
+			t.Fatalf("TrimLeftSPHT(%q) = %q, want %q", s, got, want)
+		}
+		if got, want := TrimRightSPHT(s), strings.TrimRight(s, " \t"); got != want {
+			t.Fatalf("TrimRightSPHT(%q) = %q, want %q", s, got, want)
+		}
+	})
+}

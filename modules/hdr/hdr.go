@@ -7,6 +7,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/locus-sip/locus/core"
+	"github.com/locus-sip/locus/internal/ascii"
 )
 
 // Errors returned for text a script passes in.
@@ -172,14 +173,14 @@ func ParseLine(txt string) ([]sip.Header, error) {
 	if colon < 0 {
 		return nil, fmt.Errorf("%w: no colon", ErrBadLine)
 	}
-	name := strings.TrimRight(line[:colon], " \t")
+	name := ascii.TrimRightSPHT(line[:colon])
 	if !ValidName(name) {
 		return nil, fmt.Errorf("%w %q", ErrBadName, clip(name))
 	}
 	if NameEqual(name, "Content-Length") {
 		return nil, ErrManaged
 	}
-	value := strings.Trim(line[colon+1:], " \t")
+	value := ascii.TrimSPHT(line[colon+1:])
 	hs, err := sip.HeadersParser(sip.DefaultHeadersParser()).ParseHeader(nil, []byte(name+": "+value))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBadLine, name, err)

@@ -3,9 +3,9 @@ package maxfwd
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/locus-sip/locus/internal/ascii"
 )
 
 // Result is the outcome of Process, valued as Kamailio's process_maxfwd
@@ -105,7 +105,7 @@ func find(req *sip.Request) (int, sip.Header) {
 // parseValue reads a header value the way Kamailio does (at most five
 // digits, a 16-bit value) so that what it refuses, locus refuses.
 func parseValue(s string) (int, error) {
-	s = strings.Trim(s, " \t")
+	s = ascii.TrimSPHT(s)
 	if s == "" || len(s) > 5 {
 		return 0, fmt.Errorf("%w: %q", ErrInvalid, s)
 	}

@@ -3,6 +3,8 @@ package sanity
 import (
 	"errors"
 	"strings"
+
+	"github.com/locus-sip/locus/internal/ascii"
 )
 
 var (
@@ -39,8 +41,8 @@ type credentials struct {
 // parameter given twice counts with its last value.
 func parseCredentials(v string) (credentials, error) {
 	var c credentials
-	v = strings.TrimLeft(v, " \t")
-	i := strings.IndexAny(v, " \t")
+	v = ascii.TrimLeftSPHT(v)
+	i := ascii.IndexAny(v, " \t")
 	scheme := v
 	if i >= 0 {
 		scheme, v = v[:i], v[i:]
@@ -50,20 +52,20 @@ func parseCredentials(v string) (credentials, error) {
 	if scheme == "" || !isToken(scheme) {
 		return c, errMalformed
 	}
-	if !strings.EqualFold(scheme, "Digest") {
+	if !ascii.EqualFoldLower(scheme, "digest") { // a token: ASCII
 		return c, errNotDigest
 	}
 	for {
-		v = strings.TrimLeft(v, " \t,")
+		v = trimLeftSeparators(v)
 		if v == "" {
 			return c, nil
 		}
 		name, rest, ok := strings.Cut(v, "=")
-		name = strings.TrimRight(name, " \t")
+		name = ascii.TrimRightSPHT(name)
 		if !ok || !isToken(name) {
 			return c, errMalformed
 		}
-		rest = strings.TrimLeft(rest, " \t")
+		rest = ascii.TrimLeftSPHT(rest)
 		var val string
 		if strings.HasPrefix(rest, `"`) {
 			var err error
@@ -71,7 +73,7 @@ func parseCredentials(v string) (credentials, error) {
 				return c, err
 			}
 		} else {
-			end := strings.IndexAny(rest, " \t,")
+			end := ascii.IndexAny(rest, " \t,")
 			if end < 0 {
 				end = len(rest)
 			}
@@ -81,7 +83,7 @@ func parseCredentials(v string) (credentials, error) {
 			}
 		}
 		c.set(name, val)
-		rest = strings.TrimLeft(rest, " \t")
+		rest = ascii.TrimLeftSPHT(rest)
 		if rest != "" && rest[0] != ',' {
 			return c, errMalformed
 		}
@@ -90,9 +92,17 @@ func parseCredentials(v string) (credentials, error) {
 }
 
 // set records parameter name (any case) with value val.
+// trimLeftSeparators drops the white space and commas before a parameter.
+func trimLeftSeparators(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t' || s[0] == ',') {
+		s = s[1:]
+	}
+	return s
+}
+
 func (c *credentials) set(name, val string) {
 	for i, p := range digestParams {
-		if !strings.EqualFold(name, p) {
+		if !ascii.EqualFoldLower(name, p) { // name is a token: ASCII
 			continue
 		}
 		bit := uint8(1) << i

@@ -9,6 +9,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/locus-sip/locus/core"
+	"github.com/locus-sip/locus/internal/ascii"
 )
 
 // Checks is a set of message checks: Kamailio's msg_checks bit flags.
@@ -309,14 +310,14 @@ func cseqParts(hs *headers) (num, method string, ok bool) {
 	}
 	if c, ok := h.(*sip.CSeqHeader); ok {
 		// Parsed by sipgo: no need to format and split it again.
-		return strconv.FormatUint(uint64(c.SeqNo), 10), strings.Trim(string(c.MethodName), " \t"), true
+		return strconv.FormatUint(uint64(c.SeqNo), 10), ascii.TrimSPHT(string(c.MethodName)), true
 	}
-	v := strings.Trim(h.Value(), " \t")
-	i := strings.IndexAny(v, " \t")
+	v := ascii.TrimSPHT(h.Value())
+	i := ascii.IndexAny(v, " \t")
 	if i < 0 {
 		return v, "", true
 	}
-	return v[:i], strings.Trim(v[i:], " \t"), true
+	return v[:i], ascii.TrimSPHT(v[i:]), true
 }
 
 // checkCSeqMethod compares case-insensitively: sipgo upper-cases the
@@ -357,7 +358,7 @@ func checkCSeqValue(hs *headers) *Failure {
 func checkContentLength(req *sip.Request, hs *headers) *Failure {
 	body := len(req.Body())
 	for h := range hs.all(kContentLength, kContentLength) {
-		n, err := strconv.ParseUint(strings.Trim(h.Value(), " \t"), 10, 32)
+		n, err := strconv.ParseUint(ascii.TrimSPHT(h.Value()), 10, 32)
 		if err != nil {
 			return fail(CheckContentLength, 400, "Content-Length Failure")
 		}
@@ -372,11 +373,11 @@ func checkContentLength(req *sip.Request, hs *headers) *Failure {
 // first white space. Every Expires header is checked, not just the first.
 func checkExpires(hs *headers) *Failure {
 	for h := range hs.all(kExpires, kExpires) {
-		v := strings.Trim(h.Value(), " \t")
+		v := ascii.TrimSPHT(h.Value())
 		if v == "" {
 			return fail(CheckExpires, 400, "Bad Expires Header")
 		}
-		if i := strings.IndexAny(v, " \t"); i >= 0 {
+		if i := ascii.IndexAny(v, " \t"); i >= 0 {
 			v = v[:i]
 		}
 		if !isUint32(v) {
@@ -391,11 +392,11 @@ func checkExpires(hs *headers) *Failure {
 func (s *Sanity) checkProxyRequire(hs *headers) *Failure {
 	var unsupported []string
 	for h := range hs.all(kProxyRequire, kProxyRequire) {
-		if strings.Trim(h.Value(), " \t") == "" {
+		if ascii.TrimSPHT(h.Value()) == "" {
 			return fail(CheckProxyRequire, 400, "Bad Proxy Require Header")
 		}
 		for tag := range strings.SplitSeq(h.Value(), ",") {
-			tag = strings.Trim(tag, " \t")
+			tag = ascii.TrimSPHT(tag)
 			if tag == "" {
 				continue
 			}
@@ -489,7 +490,7 @@ func contactURI(h sip.Header) (*sip.Uri, bool) {
 		}
 		return &c.Address, true
 	}
-	if strings.Trim(h.Value(), " \t") == "*" {
+	if ascii.TrimSPHT(h.Value()) == "*" {
 		return nil, true
 	}
 	var u sip.Uri

@@ -29,6 +29,7 @@ type Engine struct {
 	maxInflight int64
 	inflight    atomic.Int64
 	server      string
+	serverHdr   sip.Header // server's, shared by every reply
 	intercept   Interceptor
 	responses   ResponseHandler
 }
@@ -50,7 +51,11 @@ func (e *Engine) HandleResponse(res *sip.Response, proto string) {
 // NewEngine returns an engine that routes through r. maxInflight bounds the
 // requests in progress (0: unbounded); server is the Server header value.
 func NewEngine(r Router, log *slog.Logger, maxInflight int, server string) *Engine {
-	return &Engine{router: r, log: log, maxInflight: int64(maxInflight), server: server}
+	e := &Engine{router: r, log: log, maxInflight: int64(maxInflight), server: server}
+	if server != "" {
+		e.serverHdr = sip.NewHeader("Server", server)
+	}
+	return e
 }
 
 // SetMetrics makes the engine count requests and time the script.
@@ -93,7 +98,7 @@ func (e *Engine) HandleSIP(req *sip.Request, tx sip.ServerTransaction) {
 // Process routes one request and sends the fallback reply if the script
 // left it unanswered.
 func (e *Engine) Process(m *Msg) {
-	m.Server = e.server
+	m.Server, m.serverHdr = e.server, e.serverHdr
 	n := e.inflight.Add(1)
 	var scriptTime time.Duration
 	defer func() {

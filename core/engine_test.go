@@ -205,3 +205,43 @@ func TestVersionNotSupported(t *testing.T) {
 		t.Fatal("the parser refused every version: nothing tested")
 	}
 }
+
+// TestReplyServerHeader: the engine's shared Server header, and the value
+// of Msg.Server when something changed it or no engine set it.
+func TestReplyServerHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name, engine, set, want string
+	}{
+		{"engine's", "locus", "", "locus"},
+		{"changed by the route", "locus", "edge", "edge"},
+		{"none", "", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, rec := coretest.Msg(t, coretest.Register)
+			core.NewEngine(routerFunc(func(m *core.Msg) error {
+				if tc.set != "" {
+					m.Server = tc.set
+				}
+				return m.Reply(200, "OK")
+			}), slog.New(slog.DiscardHandler), 0, tc.engine).Process(m)
+			h := rec.Final().GetHeader("Server")
+			switch {
+			case tc.want == "" && h != nil:
+				t.Fatalf("Server header %q, want none", h.Value())
+			case tc.want != "" && (h == nil || h.Value() != tc.want):
+				t.Fatalf("Server header %v, want %q", h, tc.want)
+			}
+			if cl := rec.Final().GetHeader("Content-Length"); cl == nil || cl.Value() != "0" {
+				t.Fatalf("Content-Length %v, want 0", cl)
+			}
+		})
+	}
+	m, rec := coretest.Msg(t, coretest.Register) // no engine
+	m.Server = "bare"
+	if err := m.Reply(200, "OK"); err != nil {
+		t.Fatal(err)
+	}
+	if h := rec.Final().GetHeader("Server"); h == nil || h.Value() != "bare" {
+		t.Fatalf("Server header %v, want bare", h)
+	}
+}

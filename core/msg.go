@@ -43,7 +43,8 @@ type Msg struct {
 	// ReplyHeaders are added to the reply locus sends (KSR.hdr.append_to_reply).
 	ReplyHeaders []sip.Header
 	// Server is the Server header value for locus's replies ("" for none).
-	Server string
+	Server    string
+	serverHdr sip.Header // the engine's header for Server, while it matches
 
 	// Dropped is set by KSR.x.drop: no reply will be sent.
 	Dropped bool
@@ -162,13 +163,23 @@ func (m *Msg) NewReply(code int, reason string) (*sip.Response, error) {
 	}
 	res := m.newResponse(code, reason)
 	if m.Server != "" {
-		res.AppendHeader(sip.NewHeader("Server", m.Server))
+		h := m.serverHdr
+		if h == nil || h.Value() != m.Server {
+			h = sip.NewHeader("Server", m.Server)
+		}
+		res.AppendHeader(h)
 	}
 	for _, h := range m.ReplyHeaders {
 		res.AppendHeader(h)
 	}
 	return res, nil
 }
+
+// contentLengthZero is the Content-Length of every reply without a body.
+// sipgo never changes a header built by sip.NewHeader (nor can anyone
+// else), so one value serves all replies, as the engine's Server header
+// does.
+var contentLengthZero = sip.NewHeader("Content-Length", "0")
 
 // Send sends a reply built by NewReply, enforcing one final reply.
 func (m *Msg) Send(res *sip.Response) error {
@@ -181,7 +192,7 @@ func (m *Msg) Send(res *sip.Response) error {
 		return ErrReplied
 	}
 	if !hasContentLength(res) || res.ContentLength() == nil {
-		res.AppendHeader(sip.NewHeader("Content-Length", "0"))
+		res.AppendHeader(contentLengthZero)
 	}
 	if m.respond == nil {
 		return nil

@@ -45,13 +45,14 @@ var kindNames = [numKinds][]string{
 type headers struct {
 	list []sip.Header
 	// kinds[i] is list[i]'s, more[i] list[len(kinds)+i]'s. Kept in place
-	// rather than behind a slice of its own, so that hs stays on the stack.
+	// rather than behind a slice of its own, so that a headers value can
+	// stay on its caller's stack.
 	kinds [32]kind
 	more  []kind
-	// ascii counts the headers of each kind named in ASCII; a name with
-	// other bytes that folds to one of the kind's (Unicode case folding)
-	// is of the kind but not counted.
-	ascii [numKinds]int
+	// exact counts the headers of each kind named exactly (in ASCII, any
+	// case); a name with other bytes that folds to one of the kind's
+	// (Unicode case folding) is of the kind but not counted.
+	exact [numKinds]int
 }
 
 func (hs *headers) init(req *sip.Request) {
@@ -64,7 +65,7 @@ func (hs *headers) init(req *sip.Request) {
 			hs.more = append(hs.more, k)
 		}
 		if exact {
-			hs.ascii[k]++
+			hs.exact[k]++
 		}
 	}
 }

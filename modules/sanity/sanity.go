@@ -280,13 +280,13 @@ func checkRequiredHeaders(req *sip.Request, hs *headers) *Failure {
 		return fail(CheckRequiredHeaders, 0, "missing Via")
 	}
 	switch {
-	case hs.ascii[kFrom] > 1:
+	case hs.exact[kFrom] > 1:
 		return fail(CheckRequiredHeaders, 0, "repeated From")
-	case hs.ascii[kTo] > 1:
+	case hs.exact[kTo] > 1:
 		return fail(CheckRequiredHeaders, 0, "repeated To")
-	case hs.ascii[kCallID] > 1:
+	case hs.exact[kCallID] > 1:
 		return fail(CheckRequiredHeaders, 0, "repeated Call-ID")
-	case hs.ascii[kCSeq] > 1:
+	case hs.exact[kCSeq] > 1:
 		return fail(CheckRequiredHeaders, 0, "repeated CSeq")
 	}
 	return nil

@@ -41,9 +41,13 @@ var kindNames = [numKinds][]string{
 }
 
 // headers is a request's headers with the kind of each, found once for
-// all the checks of a run instead of once per check and header.
+// all the checks of a run instead of once per check and header. The kinds
+// are found on first use: a run of checks that looks for no header by
+// name pays nothing.
 type headers struct {
-	list []sip.Header
+	req    *sip.Request
+	sorted bool
+	list   []sip.Header
 	// kinds[i] is list[i]'s, more[i] list[len(kinds)+i]'s. Kept in place
 	// rather than behind a slice of its own, so that a headers value can
 	// stay on its caller's stack.
@@ -55,8 +59,12 @@ type headers struct {
 	exact [numKinds]int
 }
 
-func (hs *headers) init(req *sip.Request) {
-	hs.list = req.Headers()
+func (hs *headers) sort() {
+	if hs.sorted {
+		return
+	}
+	hs.sorted = true
+	hs.list = hs.req.Headers()
 	for i, h := range hs.list {
 		k, exact := kindOf(h.Name())
 		if i < len(hs.kinds) {
@@ -78,48 +86,39 @@ func (hs *headers) kind(i int) kind {
 	return hs.more[i-len(hs.kinds)]
 }
 
+// count is the number of headers of kind k named exactly.
+func (hs *headers) count(k kind) int {
+	hs.sort()
+	return hs.exact[k]
+}
+
+// named lists, by length, the lower-case names of kindNames with their
+// kinds.
+type named struct {
+	name string
+	kind kind
+}
+
+var byLength = func() (t [20][]named) {
+	for k := kFrom; k < numKinds; k++ {
+		for _, n := range kindNames[k] {
+			t[len(n)] = append(t[len(n)], named{n, k})
+		}
+	}
+	return t
+}()
+
 // kindOf tells a header's kind by its name: one of the kind's names in
 // ASCII, any case (exact); or, for a name with non-ASCII bytes, longer
 // than the kind's name, equal to it under Unicode case folding
 // (strings.EqualFold: only such a name can fold to a shorter one, as K
 // and ſ do).
 func kindOf(n string) (k kind, exact bool) {
-	var a, b kind // the kinds with a name of n's length
-	switch len(n) {
-	case 1:
-		switch n[0] | 0x20 {
-		case 'f':
-			return kFrom, true
-		case 't':
-			return kTo, true
-		case 'i':
-			return kCallID, true
-		case 'l':
-			return kContentLength, true
-		case 'm':
-			return kContact, true
-		}
-	case 2:
-		a = kTo
-	case 4:
-		a, b = kFrom, kCSeq
-	case 7:
-		switch n[0] | 0x20 {
-		case 'c':
-			a, b = kCallID, kContact
-		case 'e':
-			a = kExpires
-		}
-	case 13:
-		a, b = kProxyRequire, kAuthorization
-	case 14:
-		a = kContentLength
-	case 19:
-		a = kProxyAuthorization
-	}
-	for _, k := range [2]kind{a, b} {
-		if k != other && ascii.EqualFoldLower(n, kindNames[k][0]) {
-			return k, true
+	if len(n) < len(byLength) {
+		for _, c := range byLength[len(n)] {
+			if ascii.EqualFoldLower(n, c.name) {
+				return c.kind, true
+			}
 		}
 	}
 	if isASCII(n) {
@@ -137,6 +136,7 @@ func kindOf(n string) (k kind, exact bool) {
 
 // first returns the first header of kind k, or nil.
 func (hs *headers) first(k kind) sip.Header {
+	hs.sort()
 	for i, h := range hs.list {
 		if hs.kind(i) == k {
 			return h
@@ -148,6 +148,7 @@ func (hs *headers) first(k kind) sip.Header {
 // all yields the headers of kind a or b, in order.
 func (hs *headers) all(a, b kind) iter.Seq[sip.Header] {
 	return func(yield func(sip.Header) bool) {
+		hs.sort()
 		for i, h := range hs.list {
 			if k := hs.kind(i); (k == a || k == b) && !yield(h) {
 				return

@@ -121,10 +121,7 @@ var order = []Checks{
 // Check runs the chosen checks on req in Kamailio's order and returns the
 // first failure, or nil when the request passes. It changes nothing.
 func (s *Sanity) Check(req *sip.Request, checks Checks, uris URIChecks) *Failure {
-	var hs headers
-	if checks&byName != 0 {
-		hs.init(req)
-	}
+	hs := headers{req: req}
 	for _, c := range order {
 		if checks&c == 0 {
 			continue
@@ -135,10 +132,6 @@ func (s *Sanity) Check(req *sip.Request, checks Checks, uris URIChecks) *Failure
 	}
 	return nil
 }
-
-// byName are the checks that look for headers by name.
-const byName = CheckRequiredHeaders | CheckCSeqMethod | CheckCSeqValue | CheckContentLength |
-	CheckExpires | CheckProxyRequire | CheckParseURIs | CheckDigest | CheckAuthorization
 
 func (s *Sanity) run(c Checks, req *sip.Request, hs *headers, uris URIChecks) *Failure {
 	switch c {
@@ -280,13 +273,13 @@ func checkRequiredHeaders(req *sip.Request, hs *headers) *Failure {
 		return fail(CheckRequiredHeaders, 0, "missing Via")
 	}
 	switch {
-	case hs.exact[kFrom] > 1:
+	case hs.count(kFrom) > 1:
 		return fail(CheckRequiredHeaders, 0, "repeated From")
-	case hs.exact[kTo] > 1:
+	case hs.count(kTo) > 1:
 		return fail(CheckRequiredHeaders, 0, "repeated To")
-	case hs.exact[kCallID] > 1:
+	case hs.count(kCallID) > 1:
 		return fail(CheckRequiredHeaders, 0, "repeated Call-ID")
-	case hs.exact[kCSeq] > 1:
+	case hs.count(kCSeq) > 1:
 		return fail(CheckRequiredHeaders, 0, "repeated CSeq")
 	}
 	return nil

@@ -73,6 +73,16 @@ SPORT=$((PORT + 3))
 HZ=$(getconf CLK_TCK)
 has() { [[ " $SERVERS " == *" $1 "* ]]; }
 
+if [ -d "$ANCHOR/cfg" ] && [ -f "$ANCHOR/cfg/kamailio-bench.cfg" ]; then
+	KAM_MODE=anchor
+else
+	KAM_MODE=own
+fi
+if [ "$KAM_LUA" = 1 ] && has kamailio && [ "$KAM_MODE" != anchor ]; then
+	echo "KAM_LUA=1 needs the Kamailio anchor ($ANCHOR)" >&2
+	exit 2
+fi
+
 OUT=$(mktemp -d /tmp/locus-bench.XXXXXX)
 LOCUS_PID="" KAM_PID="" SIPP_PID="" SAMPLER_PID=""
 cleanup() {
@@ -88,15 +98,6 @@ log() { echo "# $*" >&2; }
 
 # ---- dependencies ---------------------------------------------------------
 
-if [ -d "$ANCHOR/cfg" ] && [ -f "$ANCHOR/cfg/kamailio-bench.cfg" ]; then
-	KAM_MODE=anchor
-else
-	KAM_MODE=own
-fi
-if [ "$KAM_LUA" = 1 ] && [ "$KAM_MODE" != anchor ]; then
-	echo "KAM_LUA=1 needs the Kamailio anchor ($ANCHOR)" >&2
-	exit 2
-fi
 
 install_missing() {
 	local pkgs=()

@@ -48,7 +48,7 @@ func bulkLoad(tb testing.TB, path string, n int) []usrloc.Binding {
 	st := openTest(tb, path)
 	defer st.Close()
 	bs := make([]usrloc.Binding, n)
-	tx, err := st.wdb.Begin()
+	tx, err := st.w.conn.BeginTx(context.Background(), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

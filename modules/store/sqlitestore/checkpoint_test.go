@@ -195,7 +195,7 @@ func TestBackstop(t *testing.T) {
 	defer st.Close()
 	ctx := context.Background()
 	var autoCkpt int
-	if err := st.wdb.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&autoCkpt); err != nil || autoCkpt != backstop {
+	if err := st.w.conn.QueryRowContext(context.Background(), `PRAGMA wal_autocheckpoint`).Scan(&autoCkpt); err != nil || autoCkpt != backstop {
 		t.Fatalf("writer's wal_autocheckpoint = %d, %v; want %d", autoCkpt, err, backstop)
 	}
 	salt, restarts := walSalt(t, path), 0

@@ -145,7 +145,8 @@ type Store struct {
 	path       string
 	opts       Options
 	hooks      hooks
-	wdb        *sql.DB // one connection, owned by the writer goroutine
+	wdb        *sql.DB // one connection, held by the writer (w.conn)
+	w          *writer
 	rdb        *sql.DB // read-only pool
 	cdb        *sql.DB // one connection, the checkpointer's
 	ckpt       *checkpointer
@@ -225,6 +226,7 @@ func openHooked(ctx context.Context, path string, opts Options, h hooks) (*Store
 		s.closeDBs()
 		return nil, fmt.Errorf("sqlitestore: open %s: %w", path, err)
 	}
+	s.w = w
 	go s.ckpt.run()
 	go w.run()
 	return s, nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"slices"
 	"strings"
 	"sync"
@@ -169,16 +170,16 @@ func TestOpenCreatesDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mode string
-	if err := st.wdb.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+	if err := st.w.conn.QueryRowContext(context.Background(), `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
 		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
 	}
 	var syncMode int
-	if err := st.wdb.QueryRow(`PRAGMA synchronous`).Scan(&syncMode); err != nil || syncMode != 2 {
+	if err := st.w.conn.QueryRowContext(context.Background(), `PRAGMA synchronous`).Scan(&syncMode); err != nil || syncMode != 2 {
 		t.Errorf("synchronous = %d, %v; want 2 (FULL)", syncMode, err)
 	}
 	// The checkpointer checkpoints; the writer only past the backstop.
 	var autoCkpt int
-	if err := st.wdb.QueryRow(`PRAGMA wal_autocheckpoint`).Scan(&autoCkpt); err != nil || autoCkpt != backstopFrames {
+	if err := st.w.conn.QueryRowContext(context.Background(), `PRAGMA wal_autocheckpoint`).Scan(&autoCkpt); err != nil || autoCkpt != backstopFrames {
 		t.Errorf("writer's wal_autocheckpoint = %d, %v; want %d", autoCkpt, err, backstopFrames)
 	}
 }
@@ -204,7 +205,7 @@ func TestSynchronousOption(t *testing.T) {
 			defer st.Close()
 			s := st.(*Store)
 			var syncMode int
-			if err := s.wdb.QueryRow(`PRAGMA synchronous`).Scan(&syncMode); err != nil || syncMode != tc.want {
+			if err := s.w.conn.QueryRowContext(context.Background(), `PRAGMA synchronous`).Scan(&syncMode); err != nil || syncMode != tc.want {
 				t.Errorf("synchronous = %d, %v; want %d", syncMode, err, tc.want)
 			}
 			if _, err := st.Update(context.Background(), "location", aorOf(1), replace(binding(1))); err != nil {
@@ -221,7 +222,7 @@ func TestSchemaVersion(t *testing.T) {
 	if err := st.rdb.QueryRow(`SELECT version FROM schema_version`).Scan(&v); err != nil || v != SchemaVersion() {
 		t.Fatalf("schema_version = %d, %v; want %d", v, err, SchemaVersion())
 	}
-	if _, err := st.wdb.Exec(`UPDATE schema_version SET version = version + 1`); err != nil {
+	if _, err := st.w.conn.ExecContext(context.Background(), `UPDATE schema_version SET version = version + 1`); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
@@ -653,4 +654,36 @@ func TestListLongAoR(t *testing.T) {
 	if want := []string{"sip:a@x", "sip:b@x", "sip:c@x", "sip:d@x", "sip:e@x", "sip:f@x"}; !slices.Equal(got, want) {
 		t.Errorf("List = %v, want %v", got, want)
 	}
+}
+
+// TestBatchStartsNoGoroutine: a batch whose requests have no deadline runs
+// without a goroutine of its own. A database/sql transaction, or a context
+// that can end, would start one per batch (to roll back when the context
+// ends) and the driver one per statement (to interrupt it).
+func TestBatchStartsNoGoroutine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "location.db")
+	st := openHookedTest(t, path+"?synchronous=normal", hooks{checkpointEvery: time.Hour})
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background()) // as a route's: no deadline
+	defer cancel()
+	update := func(i int) {
+		if _, err := st.Update(ctx, "location", aorOf(i), replace(binding(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update(0) // the checkpointer's one round
+	const updates = 200
+	before := goroutinesCreated()
+	for i := 1; i <= updates; i++ {
+		update(i % 20) // new AoRs and refreshes: a SELECT and an INSERT each
+	}
+	if n := goroutinesCreated() - before; n > updates/10 {
+		t.Errorf("%d sequential updates started %d goroutines, want none per batch", updates, n)
+	}
+}
+
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }

@@ -51,10 +51,16 @@ type result struct {
 // no commit overtook, or hold the writer back for one, and tells the
 // checkpointer after each commit.
 type writer struct {
-	s                   *Store
-	sel, ins, del, expr *sql.Stmt
-	batch, live         []*request
-	results             []result
+	s *Store
+	// conn is the write connection, held for the writer's life. The
+	// writer runs BEGIN IMMEDIATE and COMMIT on it itself, with statements
+	// prepared once: a database/sql transaction would start a goroutine
+	// per batch to watch its context, and re-bind each statement to it.
+	conn                    *sql.Conn
+	begin, commit, rollback *sql.Stmt
+	sel, ins, del, expr     *sql.Stmt
+	batch, live             []*request
+	results                 []result
 	// seen holds the AoRs this batch wrote, as written: a later request
 	// for one of them starts from there instead of reading it back.
 	seen map[aorKey]aorState
@@ -68,14 +74,21 @@ type aorState struct {
 }
 
 func newWriter(ctx context.Context, s *Store) (*writer, error) {
-	w := &writer{s: s, seen: map[aorKey]aorState{}}
+	conn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{s: s, conn: conn, seen: map[aorKey]aorState{}}
 	for _, p := range []struct {
 		stmt **sql.Stmt
 		sql  string
-	}{{&w.sel, sqlSelect}, {&w.ins, sqlInsert}, {&w.del, sqlDeleteFrom}, {&w.expr, sqlExpire}} {
-		st, err := s.wdb.PrepareContext(ctx, p.sql)
+	}{
+		{&w.begin, "BEGIN IMMEDIATE"}, {&w.commit, "COMMIT"}, {&w.rollback, "ROLLBACK"},
+		{&w.sel, sqlSelect}, {&w.ins, sqlInsert}, {&w.del, sqlDeleteFrom}, {&w.expr, sqlExpire},
+	} {
+		st, err := conn.PrepareContext(ctx, p.sql)
 		if err != nil {
-			w.closeStmts()
+			w.close()
 			return nil, err
 		}
 		*p.stmt = st
@@ -83,17 +96,19 @@ func newWriter(ctx context.Context, s *Store) (*writer, error) {
 	return w, nil
 }
 
-func (w *writer) closeStmts() {
-	for _, st := range []*sql.Stmt{w.sel, w.ins, w.del, w.expr} {
+// close closes the statements and hands the connection back to its pool.
+func (w *writer) close() {
+	for _, st := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.sel, w.ins, w.del, w.expr} {
 		if st != nil {
 			st.Close()
 		}
 	}
+	w.conn.Close()
 }
 
 func (w *writer) run() {
 	defer close(w.s.done)
-	defer w.closeStmts()
+	defer w.close()
 	maxBatch := w.s.opts.MaxBatch
 	for {
 		select {
@@ -170,31 +185,30 @@ func (w *writer) apply(batch []*request) {
 		w.s.txSeq.Add(1)
 		w.s.gate.Unlock()
 	}()
-	tx, err := w.s.wdb.BeginTx(ctx, nil) // BEGIN IMMEDIATE: _txlock in the DSN
-	if err != nil {
+	if _, err := w.begin.ExecContext(ctx); err != nil {
 		fail("begin", err)
 		return
 	}
-	sel, ins, del, expr := tx.StmtContext(ctx, w.sel), tx.StmtContext(ctx, w.ins), tx.StmtContext(ctx, w.del), tx.StmtContext(ctx, w.expr)
 	w.results = slices.Grow(w.results[:0], len(live))[:len(live)]
 	defer clear(w.results)
 	for i, r := range live {
 		var err error
 		switch r.kind {
 		case opUpdate:
-			w.results[i], err = w.update(ctx, sel, ins, del, r)
+			w.results[i], err = w.update(ctx, r)
 		case opExpire:
-			w.results[i], err = w.expire(ctx, expr, r)
+			w.results[i], err = w.expire(ctx, r)
 			clear(w.seen) // it may have removed rows of AoRs seen
 		}
 		if err != nil {
-			tx.Rollback() //nolint:errcheck // the batch fails either way
+			w.abort()
 			fail("write", err)
 			return
 		}
 	}
 	applied := time.Now()
-	if err := tx.Commit(); err != nil {
+	if _, err := w.commit.ExecContext(ctx); err != nil {
+		w.abort() // a failed COMMIT (SQLITE_BUSY, say) leaves the transaction open
 		fail("commit", err)
 		return
 	}
@@ -207,16 +221,24 @@ func (w *writer) apply(batch []*request) {
 	}
 }
 
+// abort rolls back the batch's transaction, if SQLite has not already.
+// Its error is not reported: the batch fails either way, and with no
+// transaction open ROLLBACK only says so.
+func (w *writer) abort() {
+	_, _ = w.rollback.ExecContext(context.Background())
+}
+
 // batchContext bounds the batch's waits (for another process's write lock,
 // mostly) by the latest deadline among its requests: once every caller has
 // given up there is no one left to answer. Without deadlines, busy_timeout
-// bounds them.
+// bounds them, and the batch runs under a context that cannot end: with
+// one that can, the driver starts a goroutine per statement to watch it.
 func batchContext(live []*request) (context.Context, context.CancelFunc) {
 	var latest time.Time
 	for _, r := range live {
 		d, ok := r.ctx.Deadline()
 		if !ok {
-			return context.WithCancel(context.Background())
+			return context.Background(), func() {}
 		}
 		if d.After(latest) {
 			latest = d
@@ -229,7 +251,7 @@ func batchContext(live []*request) (context.Context, context.CancelFunc) {
 // sees earlier requests of the same batch), calls fn and writes its result.
 // An fn error or panic becomes the request's result and writes nothing; a
 // database error is returned and fails the batch.
-func (w *writer) update(ctx context.Context, sel, ins, del *sql.Stmt, r *request) (result, error) {
+func (w *writer) update(ctx context.Context, r *request) (result, error) {
 	key := aorKey{r.table, r.aor}
 	var cur, stored []usrloc.Binding
 	st, ok := w.seen[key]
@@ -237,7 +259,7 @@ func (w *writer) update(ctx context.Context, sel, ins, del *sql.Stmt, r *request
 		stored = st.bs
 		cur = snapshot(stored)
 	} else {
-		rows, err := sel.QueryContext(ctx, r.table, r.aor)
+		rows, err := w.sel.QueryContext(ctx, r.table, r.aor)
 		if err != nil {
 			return result{}, err
 		}
@@ -264,12 +286,12 @@ func (w *writer) update(ctx context.Context, sel, ins, del *sql.Stmt, r *request
 		if err != nil {
 			return result{}, err // after earlier rows were written: fail the batch
 		}
-		if _, err := ins.ExecContext(ctx, args...); err != nil {
+		if _, err := w.ins.ExecContext(ctx, args...); err != nil {
 			return result{}, err
 		}
 	}
 	if len(pos) > 0 && pos[len(pos)-1] >= int64(len(next)) { // rows beyond the new ones remain
-		if _, err := del.ExecContext(ctx, r.table, r.aor, len(next)); err != nil {
+		if _, err := w.del.ExecContext(ctx, r.table, r.aor, len(next)); err != nil {
 			return result{}, err
 		}
 	}
@@ -293,8 +315,8 @@ func callFn(fn func([]usrloc.Binding) ([]usrloc.Binding, error), cur []usrloc.Bi
 	return next, result{err: err}
 }
 
-func (w *writer) expire(ctx context.Context, expr *sql.Stmt, r *request) (result, error) {
-	rows, err := expr.QueryContext(ctx, toMillis(r.now))
+func (w *writer) expire(ctx context.Context, r *request) (result, error) {
+	rows, err := w.expr.QueryContext(ctx, toMillis(r.now))
 	if err != nil {
 		return result{}, err
 	}

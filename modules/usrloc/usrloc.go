@@ -189,9 +189,7 @@ func (u *Usrloc) Update(ctx context.Context, table, aor string, fn func(cur []Bi
 	if u.cache != nil {
 		// Invalidate even on error: the store may have committed before
 		// the error surfaced (a lost reply from a remote store).
-		key := cacheKey(table, aor)
-		u.epoch(key).Add(1)
-		u.cache.Del(key)
+		u.drop(cacheKey(table, aor))
 	}
 	if err != nil {
 		return nil, err
@@ -233,9 +231,19 @@ func (u *Usrloc) Invalidate(table, aor string) {
 		u.cache.Clear()
 		return
 	}
-	key := cacheKey(table, aor)
+	u.drop(cacheKey(table, aor))
+}
+
+// drop invalidates a cached AoR. Bumping its epoch is what keeps a stale
+// entry from being served, even one whose Set ristretto has yet to apply;
+// Del only frees the entry's room. Del also hands the key to ristretto's
+// policy goroutine, a channel send that wakes it, so it runs only for an
+// AoR the cache holds: a REGISTER of an AoR no one looked up wakes nothing.
+func (u *Usrloc) drop(key string) {
 	u.epoch(key).Add(1)
-	u.cache.Del(key)
+	if _, ok := u.cache.GetTTL(key); ok {
+		u.cache.Del(key)
+	}
 }
 
 // OnExpired implements Service. Callbacks run on the sweeper goroutine.

@@ -133,3 +133,29 @@ func TestCacheReadYourWrites(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// An Update of an AoR the cache does not hold leaves the cache alone: it
+// costs the cache key and nothing more (ristretto's Del would allocate an
+// item and wake its policy goroutine with it). Stale entries are still
+// never served: TestCache and TestCacheReadYourWrites.
+func TestCacheUpdateOfUncachedAoR(t *testing.T) {
+	allocs := func(cacheSize int64) float64 {
+		ul, err := usrloc.NewWithStore(memstore.New(), cacheSize, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ul.Cleanup()
+		ctx := context.Background()
+		b := binding("sip:carol@example.com", "sip:carol@h", time.Now().Add(time.Hour))
+		fn := func([]usrloc.Binding) ([]usrloc.Binding, error) { return []usrloc.Binding{b}, nil }
+		return testing.AllocsPerRun(200, func() {
+			if _, err := ul.Update(ctx, "location", "sip:carol@example.com", fn); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	without, with := allocs(0), allocs(1024)
+	if with > without+1 {
+		t.Errorf("Update of an uncached AoR: %.0f allocations with the cache, %.0f without; want at most one more (the key)", with, without)
+	}
+}

@@ -146,7 +146,7 @@ type Store struct {
 	opts       Options
 	hooks      hooks
 	wdb        *sql.DB // one connection, held by the writer (w.conn)
-	w          *writer
+	w          *writer // its connection serves tests that read the writer's pragmas
 	rdb        *sql.DB // read-only pool
 	cdb        *sql.DB // one connection, the checkpointer's
 	ckpt       *checkpointer

@@ -38,6 +38,7 @@ type Msg struct {
 
 	respond   Responder
 	yield     func() // see Blocking; nil on transports other than UDP
+	retained  atomic.Bool
 	replied   atomic.Bool
 	replyCode atomic.Int32
 	// ReplyHeaders are added to the reply locus sends (KSR.hdr.append_to_reply).
@@ -99,6 +100,16 @@ func NewMsg(req *sip.Request, respond Responder) *Msg {
 	}
 	return m
 }
+
+// Retain says that something keeps the request, one of its headers or a
+// parameter list after the routing of the request has ended: a
+// transaction does. Without it the UDP listener reuses the request's
+// memory for the next datagram once the script has returned. Strings
+// taken from the request may always be kept.
+func (m *Msg) Retain() { m.retained.Store(true) }
+
+// Retained reports whether Retain was called.
+func (m *Msg) Retained() bool { return m.retained.Load() }
 
 // SetLocal records the receiving socket.
 func (m *Msg) SetLocal(addr net.Addr) {

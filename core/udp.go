@@ -177,7 +177,7 @@ func (l *udpListener) handle(data []byte, src netip.AddrPort, yield func()) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return // keep-alive (RFC 5626 CRLF) or padding
 	}
-	msg, err := sipparse.Parse(data)
+	msg, mem, err := sipparse.ParseReusable(data)
 	if err != nil {
 		l.drop(src, err)
 		return
@@ -192,6 +192,7 @@ func (l *udpListener) handle(data []byte, src netip.AddrPort, yield func()) {
 		return
 	}
 	if req.Via() == nil {
+		mem.Release()
 		l.drop(src, errors.New("no Via: nowhere to reply"))
 		return
 	}
@@ -208,9 +209,13 @@ func (l *udpListener) handle(data []byte, src netip.AddrPort, yield func()) {
 		if !req.IsAck() {
 			_ = m.Reply(400, "Missing Required Header")
 		}
+		mem.Release()
 		return
 	}
 	l.eng.Process(m)
+	if !m.Retained() {
+		mem.Release()
+	}
 }
 
 func (l *udpListener) localIP() string {

@@ -215,3 +215,33 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("no counter %s", name)
 	return 0
 }
+
+// A request whose Msg was retained keeps its memory after routing; the
+// listener reuses (or, with LOCUS_ZERO_RELEASED_REQUESTS, zeroes) the
+// memory of the others.
+func TestUDPRetainedRequest(t *testing.T) {
+	kept := make(chan *core.Msg, 1)
+	addr := startUDP(t, routerFunc(func(m *core.Msg) error {
+		if m.Req.CallID().Value() == "keep" {
+			m.Retain()
+			kept <- m
+		}
+		return m.Reply(200, "OK")
+	}))
+	dst, _ := net.ResolveUDPAddr("udp", addr)
+	c := udpConn(t)
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	for _, id := range []string{"keep", "r1", "r2", "r3", "r4", "r5"} {
+		if _, err := c.WriteToUDP([]byte(register(port, id, true)), dst); err != nil {
+			t.Fatal(err)
+		}
+		if res := readReply(t, c); res.CallID().Value() != id {
+			t.Fatalf("reply for %s: %s", id, res.CallID().Value())
+		}
+	}
+	m := <-kept
+	if m.Req.Method != sip.REGISTER || m.Req.CallID() == nil || m.Req.CallID().Value() != "keep" ||
+		m.Req.Via() == nil || m.Req.Via().Params.GetOr("branch", "") != "z9hG4bK-keep" {
+		t.Fatalf("the retained request changed after routing: %s", m.Req.String())
+	}
+}

@@ -31,6 +31,24 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
+// BenchmarkParseReusable is Parse with the request's memory handed back
+// after each message, as the UDP listener does.
+func BenchmarkParseReusable(b *testing.B) {
+	for _, m := range benchMessages {
+		b.Run(m.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(m.data)))
+			for b.Loop() {
+				_, mem, err := ParseReusable(m.data)
+				if err != nil {
+					b.Fatal(err)
+				}
+				mem.Release()
+			}
+		})
+	}
+}
+
 // BenchmarkParseSipgo is sipgo's parser on the same messages.
 func BenchmarkParseSipgo(b *testing.B) {
 	for _, m := range benchMessages {

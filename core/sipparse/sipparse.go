@@ -20,13 +20,19 @@
 // Every string in a fast-path message points into that one header string:
 // keeping any of them keeps the whole header section alive. Clone what is
 // kept for long (strings.Clone), as memstore does.
+//
+// ParseReusable parses a request into memory that Release hands back for
+// the next one; the UDP listener uses it, and Msg.Retain keeps a request
+// out of it.
 package sipparse
 
 import (
 	"encoding/binary"
 	"errors"
 	"math/bits"
+	"os"
 	"strings"
+	"sync"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -120,6 +126,8 @@ type parser struct {
 	req      *sip.Request // one of req and res is set
 	res      *sip.Response
 	ar       *arena
+	reuse    bool          // take a request's memory from arenas (ParseReusable)
+	ra       *requestArena // the request's memory, when reuse
 	nVia     int
 	nContact int
 	used     uint8
@@ -140,6 +148,11 @@ type parser struct {
 
 // parseFast returns the message, or nil when sipgo's parser must decide.
 func parseFast(data []byte) sip.Message {
+	var p parser
+	return p.fast(data)
+}
+
+func (p *parser) fast(data []byte) sip.Message {
 	if len(data) == 0 || len(data) > fallback.MaxMessageLength {
 		return nil
 	}
@@ -147,8 +160,54 @@ func parseFast(data []byte) sip.Message {
 	if end < 0 {
 		return nil
 	}
-	var p parser
 	return p.parse(string(data[:end+2]), data[end+4:], end+4)
+}
+
+// Reusable is the memory of a request parsed by ParseReusable, to hand
+// back with Release once nothing refers to the request any more.
+type Reusable struct{ ra *requestArena }
+
+// arenas holds released requests' memory. A request's first touch of
+// freshly allocated memory costs more than parsing it: reused memory is
+// still in the CPU's caches.
+var arenas = sync.Pool{New: func() any { return new(requestArena) }}
+
+// zeroReleased makes Release zero the memory and drop it instead of
+// reusing it (LOCUS_ZERO_RELEASED_REQUESTS, for tests): whatever still
+// refers to a released request then finds it empty, and fails loudly,
+// instead of finding the next request in it.
+var zeroReleased = os.Getenv("LOCUS_ZERO_RELEASED_REQUESTS") != ""
+
+// ParseReusable is Parse for a caller that knows when the message is no
+// longer referred to: a request read by the fast path lives in memory
+// that Release hands back for the next one. Everything the request holds
+// points into that memory (its headers, their parameters) except its
+// strings: keep strings, never the request, a header or a parameter list,
+// past Release. Responses, and requests the fast path leaves to sipgo, get
+// fresh memory and a Reusable whose Release does nothing.
+func ParseReusable(data []byte) (sip.Message, Reusable, error) {
+	p := parser{reuse: true}
+	if msg := p.fast(data); msg != nil {
+		return msg, Reusable{p.ra}, nil
+	}
+	if p.ra != nil {
+		arenas.Put(p.ra) // the fast path gave up: nothing refers to it
+	}
+	msg, err := fallback.ParseSIP(data)
+	return msg, Reusable{}, err
+}
+
+// Release hands the request's memory back. The request, its headers and
+// their parameter lists must not be used afterwards.
+func (r Reusable) Release() {
+	if r.ra == nil {
+		return
+	}
+	if zeroReleased {
+		*r.ra = requestArena{}
+		return
+	}
+	arenas.Put(r.ra)
 }
 
 // headerEnd returns the index of the CRLFCRLF that ends the header section,
@@ -294,7 +353,14 @@ func (p *parser) startLine(line string) bool {
 			return false
 		}
 		// As sip.NewRequest builds it, but inside the arena.
-		ra := new(requestArena)
+		var ra *requestArena
+		if p.reuse {
+			ra = arenas.Get().(*requestArena)
+			*ra = requestArena{}
+			p.ra = ra
+		} else {
+			ra = new(requestArena)
+		}
 		ra.req.SipVersion = "SIP/2.0"
 		ra.req.Method = sip.RequestMethod(a)
 		p.req = &ra.req

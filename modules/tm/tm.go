@@ -186,6 +186,7 @@ func (t *TM) newTxn(m *core.Msg) (*txn, error) {
 		return nil, errors.New("tm: request without Via")
 	}
 	m.StampVia()
+	m.Retain() // the transaction keeps the request
 	x := &txn{tm: t, key: key, m: m, up: m.UpstreamTarget(), busy: true}
 	t.mu.Lock()
 	if old := t.server[key]; old != nil {

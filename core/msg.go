@@ -108,9 +108,6 @@ func NewMsg(req *sip.Request, respond Responder) *Msg {
 // taken from the request may always be kept.
 func (m *Msg) Retain() { m.retained.Store(true) }
 
-// Retained reports whether Retain was called.
-func (m *Msg) Retained() bool { return m.retained.Load() }
-
 // SetLocal records the receiving socket.
 func (m *Msg) SetLocal(addr net.Addr) {
 	if addr == nil {

@@ -213,7 +213,7 @@ func (l *udpListener) handle(data []byte, src netip.AddrPort, yield func()) {
 		return
 	}
 	l.eng.Process(m)
-	if !m.Retained() {
+	if !m.retained.Load() {
 		mem.Release()
 	}
 }

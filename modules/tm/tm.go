@@ -186,7 +186,6 @@ func (t *TM) newTxn(m *core.Msg) (*txn, error) {
 		return nil, errors.New("tm: request without Via")
 	}
 	m.StampVia()
-	m.Retain() // the transaction keeps the request
 	x := &txn{tm: t, key: key, m: m, up: m.UpstreamTarget(), busy: true}
 	t.mu.Lock()
 	if old := t.server[key]; old != nil {
@@ -202,6 +201,7 @@ func (t *TM) newTxn(m *core.Msg) (*txn, error) {
 	}
 	t.server[key] = x
 	t.mu.Unlock()
+	m.Retain() // the transaction keeps the request; a retransmission's is not kept
 	t.count.Add(1)
 	m.Set(txnKey, x)
 	m.SetResponder(x.respond)

@@ -249,7 +249,9 @@ func (s *Store) open(ctx context.Context) error {
 	}
 	var err error
 	// The writer: IMMEDIATE transactions take the write lock at BEGIN, so a
-	// batch never fails half-way on a lock. The checkpointer copies the WAL
+	// batch never fails half-way on a lock (the writer says BEGIN IMMEDIATE
+	// itself; _txlock makes the migrations' transactions immediate too).
+	// The checkpointer copies the WAL
 	// into the database file; the writer checkpoints by itself only if the
 	// WAL grows past the backstop.
 	backstop := backstopFrames

@@ -19,9 +19,11 @@ func BenchmarkRoute(b *testing.B) {
 	for _, bc := range []struct{ name, body string }{
 		{"five-calls", `if KSR.is_REGISTER() then KSR.t.nop() KSR.t.nop() KSR.t.nop() KSR.t.nop() end`},
 		{"five-calls-exit", `if KSR.is_REGISTER() then KSR.t.nop() KSR.t.nop() KSR.t.nop() KSR.t.nop() KSR.x.exit() end`},
+		// An exit in a helper is still raised, and unwinds the VM.
+		{"five-calls-exit-in-helper", `if KSR.is_REGISTER() then KSR.t.nop() KSR.t.nop() KSR.t.nop() KSR.t.nop() stop() end`},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			file := coretest.WriteScript(b, "function ksr_request_route()\n"+bc.body+"\nend\n")
+			file := coretest.WriteScript(b, "function stop() KSR.x.exit() end\nfunction ksr_request_route()\n"+bc.body+"\nend\n")
 			rt, err := script.New(script.Options{File: file, Timeout: time.Second, Exports: []script.Export{nop}})
 			if err != nil {
 				b.Fatal(err)

@@ -143,6 +143,34 @@ func TestExitAndDrop(t *testing.T) {
 	}
 }
 
+// TestExitStopsEveryRoute: KSR.x.exit() ends the route wherever it is
+// called: in the route's body (compiled to a return), in a loop there, in
+// a helper the route calls and in a script whose exits all keep raising
+// (KSR is aliased); and code after it never runs.
+func TestExitStopsEveryRoute(t *testing.T) {
+	for name, src := range map[string]string{
+		"route body": route(`KSR.sl.send_reply(200, "first") KSR.x.exit() KSR.sl.send_reply(500, "after exit")`),
+		"loop": route(`for i = 1, 3 do
+				if i == 2 then KSR.sl.send_reply(200, "first") KSR.x.exit() end
+			end
+			KSR.sl.send_reply(500, "after exit")`),
+		"helper": "function stop() KSR.sl.send_reply(200, \"first\") KSR.x.exit() end\n" +
+			route(`stop() KSR.sl.send_reply(500, "after exit")`),
+		"raising": "local k = KSR\n" +
+			route(`KSR.sl.send_reply(200, "first") KSR.x.exit() KSR.sl.send_reply(500, "after exit")`),
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec, m := coretest.Route(t, src, coretest.Register, replyFuncs)
+			if f := rec.Final(); f == nil || f.Reason != "first" || len(rec.Replies) != 1 {
+				t.Fatalf("replies %v, want only \"first\"", rec.Replies)
+			}
+			if m.Dropped {
+				t.Fatal("exit marked the request dropped")
+			}
+		})
+	}
+}
+
 func TestNoReplyIs500(t *testing.T) {
 	rec, _ := coretest.Route(t, route(`local a = 1`), coretest.Register, replyFuncs)
 	if rec.Code() != 500 {

@@ -1,0 +1,75 @@
+package script
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/yuin/gopher-lua/parse"
+)
+
+// TestExitReturns: which KSR.x.exit() calls become returns, and which
+// scripts keep every exit raising because something in them could tell.
+func TestExitReturns(t *testing.T) {
+	const helper = "function helper() KSR.x.exit() end\n"
+	for _, tc := range []struct {
+		name, src string
+		want      int
+	}{
+		{"route body, blocks and loops", `function ksr_request_route()
+			if KSR.is_REGISTER() then KSR.registrar.save("location", 0) KSR.x.exit() end
+			if a then b() elseif c then KSR.x.exit() else KSR.x.exit() end
+			do KSR.x.exit() end
+			while a do KSR.x.exit() end
+			repeat KSR.x.exit() until a
+			for i = 1, 2 do KSR.x.exit() end
+			for k, v in pairs(t) do KSR.x.exit() end
+			KSR.sl.sl_send_reply(404, "Not Found")
+			KSR.x.exit()
+		end`, 9},
+		{"not in a function defined in the route", `function ksr_request_route()
+			pcall(function() KSR.x.exit() end)
+			local f = function() KSR.x.exit() end
+			KSR.x.exit()
+		end`, 1},
+		{"not in a helper", helper + `function ksr_request_route() helper() KSR.x.exit() end`, 1},
+		{"not with arguments", `function ksr_request_route() KSR.x.exit(1) end`, 0},
+		{"not drop", `function ksr_request_route() KSR.x.drop() end`, 0},
+		{"no route", helper, 0},
+		{"route defined twice", `function ksr_request_route() KSR.x.exit() end
+			function ksr_request_route() KSR.x.exit() end`, 0},
+		{"route called from Lua", `function ksr_request_route() KSR.x.exit() end
+			function other() ksr_request_route() end`, 0},
+		{"route named in a string", `function ksr_request_route() KSR.x.exit() end
+			local n = "ksr_request_route"`, 0},
+		{"local KSR", `local KSR = KSR
+			function ksr_request_route() KSR.x.exit() end`, 0},
+		{"KSR parameter", `function f(KSR) end
+			function ksr_request_route() KSR.x.exit() end`, 0},
+		{"KSR loop variable", `function ksr_request_route() for KSR = 1, 2 do end KSR.x.exit() end`, 0},
+		{"KSR generic loop variable", `function ksr_request_route() for _, KSR in ipairs({}) do end KSR.x.exit() end`, 0},
+		{"exit replaced", `KSR.x.exit = function() end
+			function ksr_request_route() KSR.x.exit() end`, 0},
+		{"KSR replaced", `KSR = {}
+			function ksr_request_route() KSR.x.exit() end`, 0},
+		{"exit defined", `function KSR.x.exit() end
+			function ksr_request_route() KSR.x.exit() end`, 0},
+		{"KSR aliased", `local k = KSR
+			function ksr_request_route() KSR.x.exit() end`, 0},
+		{"KSR.x aliased", `local x = KSR.x
+			function ksr_request_route() KSR.x.exit() end`, 0},
+		{"KSR passed on", `function ksr_request_route() f(KSR) KSR.x.exit() end`, 0},
+		{"KSR as a string", `function ksr_request_route() rawset(_G, "KSR", nil) KSR.x.exit() end`, 0},
+		{"other KSR tables may be aliased", `local sl = KSR.sl
+			function ksr_request_route() sl.sl_send_reply(200, "OK") KSR.x.exit() end`, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			chunk, err := parse.Parse(strings.NewReader(tc.src), "test.lua")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := exitReturns(chunk); got != tc.want {
+				t.Fatalf("rewrote %d exits, want %d", got, tc.want)
+			}
+		})
+	}
+}

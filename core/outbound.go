@@ -56,14 +56,13 @@ func (s *Server) sendUDP(t Target, msg sip.Message) error {
 	if l == nil {
 		return fmt.Errorf("core: no UDP socket to reach %s", t.Addr)
 	}
-	bp := l.bufs.Get().(*[]byte)
-	w := bytes.NewBuffer((*bp)[:0])
+	w := l.bufs.Get().(*bytes.Buffer)
+	w.Reset()
 	WriteMessage(w, msg)
 	// The listener's raw sendto: the runtime's syscall path would wake
 	// its monitor thread for every message while locus is otherwise idle.
 	err = l.writeTo(w.Bytes(), dst)
-	*bp = w.Bytes()[:0]
-	l.bufs.Put(bp)
+	l.bufs.Put(w)
 	if err != nil {
 		return fmt.Errorf("core: send to %s: %w", t, err)
 	}

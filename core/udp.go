@@ -39,7 +39,7 @@ type udpListener struct {
 	maxQueueDelay time.Duration
 	shedTotal     atomic.Uint64
 	lastShed      atomic.Int64
-	bufs          sync.Pool
+	bufs          sync.Pool // *bytes.Buffer, to write outgoing messages in
 	maxPacket     int
 	// stopping makes the workers return at their next read.
 	stopping atomic.Bool
@@ -58,6 +58,11 @@ type udpListener struct {
 	// raw drives the socket with raw system calls (udpraw_linux.go); nil
 	// where it cannot.
 	raw *rawUDP
+	// localIP is local.IP as a string, made once ("" without one).
+	localIP string
+	// respondFn is respond as a func value, made once: a method value
+	// made per request is an allocation.
+	respondFn Responder
 }
 
 // handoffAfter is how long a worker may handle one request before
@@ -83,8 +88,12 @@ func newUDPListener(conn *net.UDPConn, eng *Engine, log *slog.Logger, workers in
 	l := &udpListener{conn: conn, eng: eng, log: log, workers: workers, maxPacket: maxDatagram}
 	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok {
 		l.local = sip.Addr{IP: a.IP, Port: a.Port}
+		if a.IP != nil {
+			l.localIP = a.IP.String()
+		}
 	}
-	l.bufs.New = func() any { b := make([]byte, 0, 1500); return &b }
+	l.bufs.New = func() any { return bytes.NewBuffer(make([]byte, 0, 1500)) }
+	l.respondFn = l.respond
 	n := udpReaders(workers)
 	l.reader = make(chan struct{}, n)
 	for range n {
@@ -145,6 +154,7 @@ func (l *udpListener) worker(i int) {
 	buf := make([]byte, l.maxPacket)
 	yield := func() { l.yield(i) }
 	rr := l.raw.newRecv(buf)
+	var spare *Msg // the last request's Msg, when nothing kept it
 	for {
 		<-l.reader
 		l.held[i].Store(true)
@@ -164,7 +174,7 @@ func (l *udpListener) worker(i int) {
 				continue
 			}
 			l.busy[i].Store(int64(time.Since(l.epoch)) | 1)
-			l.handle(buf[:n], src, yield)
+			spare = l.handle(buf[:n], src, yield, spare)
 			l.busy[i].Store(0)
 			if !l.held[i].Load() {
 				break // the role went to another worker: queue for one again
@@ -173,14 +183,17 @@ func (l *udpListener) worker(i int) {
 	}
 }
 
-func (l *udpListener) handle(data []byte, src netip.AddrPort, yield func()) {
+// handle parses, routes and answers one datagram. It builds the request's
+// Msg in spare when there is one, and returns the Msg the next datagram
+// may reuse: this one, unless something retained it (Msg.Retain), or nil.
+func (l *udpListener) handle(data []byte, src netip.AddrPort, yield func(), spare *Msg) *Msg {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return // keep-alive (RFC 5626 CRLF) or padding
+		return spare // keep-alive (RFC 5626 CRLF) or padding
 	}
 	msg, mem, err := sipparse.ParseReusable(data)
 	if err != nil {
 		l.drop(src, err)
-		return
+		return spare
 	}
 	req, ok := msg.(*sip.Request)
 	if !ok {
@@ -189,19 +202,27 @@ func (l *udpListener) handle(data []byte, src netip.AddrPort, yield func()) {
 			res.SetTransport("UDP")
 			l.eng.HandleResponse(res, "udp")
 		}
-		return
+		return spare
 	}
 	if req.Via() == nil {
 		mem.Release()
 		l.drop(src, errors.New("no Via: nowhere to reply"))
-		return
+		return spare
 	}
 	srcStr := src.String()
 	req.SetSource(srcStr)
 	req.SetTransport("UDP")
 	req.Laddr = l.local
-	m := NewMsg(req, l.respond)
-	m.LocalIP, m.LocalPort = l.localIP(), l.local.Port
+	m := spare
+	if m == nil {
+		m = new(Msg)
+	}
+	// What NewMsg sets, without parsing back what the listener knows.
+	m.Req, m.respond, m.Transport = req, l.respondFn, "udp"
+	if host, port, err := sip.ParseAddr(srcStr); err == nil {
+		m.SrcIP, m.SrcPort = host, port
+	}
+	m.LocalIP, m.LocalPort = l.localIP, l.local.Port
 	m.yield = yield
 	if req.CSeq() == nil || req.CallID() == nil || req.From() == nil || req.To() == nil {
 		// What no transaction can be built from gets a stateless 400, as
@@ -210,19 +231,26 @@ func (l *udpListener) handle(data []byte, src netip.AddrPort, yield func()) {
 			_ = m.Reply(400, "Missing Required Header")
 		}
 		mem.Release()
-		return
+		return recycle(m)
 	}
 	l.eng.Process(m)
-	if !m.retained.Load() {
-		mem.Release()
+	if m.retained.Load() {
+		return nil
 	}
+	mem.Release()
+	return recycle(m)
 }
 
-func (l *udpListener) localIP() string {
-	if l.local.IP == nil {
-		return ""
+// recycle empties a Msg nothing kept, for the next request. Under
+// LOCUS_ZERO_RELEASED_REQUESTS it is emptied and dropped instead: code
+// that kept it without Retain then finds it empty (and the race detector
+// sees the write), rather than finding the next request in it.
+func recycle(m *Msg) *Msg {
+	*m = Msg{}
+	if sipparse.ZeroReleased() {
+		return nil
 	}
-	return l.local.IP.String()
+	return m
 }
 
 // drop logs unparsable datagrams at most once a second.
@@ -270,12 +298,11 @@ func (l *udpListener) respond(res *sip.Response) error {
 		}
 		dst = netip.AddrPortFrom(ip, uint16(p))
 	}
-	bp := l.bufs.Get().(*[]byte)
-	w := bytes.NewBuffer((*bp)[:0])
+	w := l.bufs.Get().(*bytes.Buffer)
+	w.Reset()
 	WriteMessage(w, res)
 	err = l.writeTo(w.Bytes(), dst)
-	*bp = w.Bytes()[:0]
-	l.bufs.Put(bp)
+	l.bufs.Put(w)
 	return err
 }
 

@@ -3,6 +3,7 @@ package core_test
 import (
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/locus-sip/locus/core"
+	"github.com/locus-sip/locus/core/sipparse"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -243,5 +245,43 @@ func TestUDPRetainedRequest(t *testing.T) {
 	if m.Req.Method != sip.REGISTER || m.Req.CallID() == nil || m.Req.CallID().Value() != "keep" ||
 		m.Req.Via() == nil || m.Req.Via().Params.GetOr("branch", "") != "z9hG4bK-keep" {
 		t.Fatalf("the retained request changed after routing: %s", m.Req.String())
+	}
+}
+
+// TestUDPMsgReuse: a Msg nothing retained carries the next request its
+// worker reads, and a retained one (TestUDPRetainedRequest) does not.
+// Under LOCUS_ZERO_RELEASED_REQUESTS every request gets a new Msg, so
+// that code keeping one without Retain finds it emptied. Only the
+// pointers are compared: reading a Msg after its route would race with
+// its reuse, which is the point.
+func TestUDPMsgReuse(t *testing.T) {
+	// More requests than workers read at once (one per two CPUs): one
+	// worker handles two of them, whichever way the reads go round.
+	n := runtime.GOMAXPROCS(0) + 2
+	seen := make(chan *core.Msg, 1)
+	addr := startUDP(t, routerFunc(func(m *core.Msg) error {
+		seen <- m
+		return m.Reply(200, "OK")
+	}))
+	dst, _ := net.ResolveUDPAddr("udp", addr)
+	c := udpConn(t)
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	msgs := map[*core.Msg]int{}
+	for i := range n {
+		id := "r" + strconv.Itoa(i)
+		if _, err := c.WriteToUDP([]byte(register(port, id, true)), dst); err != nil {
+			t.Fatal(err)
+		}
+		if res := readReply(t, c); res.CallID().Value() != id {
+			t.Fatalf("reply for %s: %s", id, res.CallID().Value())
+		}
+		msgs[<-seen]++
+	}
+	if sipparse.ZeroReleased() {
+		if len(msgs) != n {
+			t.Fatalf("%d requests had %d Msgs with LOCUS_ZERO_RELEASED_REQUESTS set, want one each", n, len(msgs))
+		}
+	} else if len(msgs) == n {
+		t.Fatalf("%d requests had %d Msgs: none was reused", n, len(msgs))
 	}
 }

@@ -178,6 +178,10 @@ var arenas = sync.Pool{New: func() any { return new(requestArena) }}
 // instead of finding the next request in it.
 var zeroReleased = os.Getenv("LOCUS_ZERO_RELEASED_REQUESTS") != ""
 
+// ZeroReleased reports whether LOCUS_ZERO_RELEASED_REQUESTS is set: the
+// owners of other per-request memory drop it as Release drops requests.
+func ZeroReleased() bool { return zeroReleased }
+
 // ParseReusable is Parse for a caller that knows when the message is no
 // longer referred to: a request read by the fast path lives in memory
 // that Release hands back for the next one. Everything the request holds

@@ -232,17 +232,13 @@ func (v *walker) walk(e ast.Expr, indexed bool) {
 		v.walk(e.Receiver, false)
 		v.exprs(e.Args)
 	case *ast.LogicalOpExpr:
-		v.walk(e.Lhs, false)
-		v.walk(e.Rhs, false)
+		v.exprs([]ast.Expr{e.Lhs, e.Rhs})
 	case *ast.RelationalOpExpr:
-		v.walk(e.Lhs, false)
-		v.walk(e.Rhs, false)
+		v.exprs([]ast.Expr{e.Lhs, e.Rhs})
 	case *ast.StringConcatOpExpr:
-		v.walk(e.Lhs, false)
-		v.walk(e.Rhs, false)
+		v.exprs([]ast.Expr{e.Lhs, e.Rhs})
 	case *ast.ArithmeticOpExpr:
-		v.walk(e.Lhs, false)
-		v.walk(e.Rhs, false)
+		v.exprs([]ast.Expr{e.Lhs, e.Rhs})
 	case *ast.UnaryMinusOpExpr:
 		v.walk(e.Expr, false)
 	case *ast.UnaryNotOpExpr:

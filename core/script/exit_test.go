@@ -58,6 +58,9 @@ func TestExitReturns(t *testing.T) {
 		{"KSR.x aliased", `local x = KSR.x
 			function ksr_request_route() KSR.x.exit() end`, 0},
 		{"KSR passed on", `function ksr_request_route() f(KSR) KSR.x.exit() end`, 0},
+		{"KSR in an expression", `function ksr_request_route() if a and KSR == nil then end KSR.x.exit() end`, 0},
+		{"KSR.x in a table", `function ksr_request_route() local t = {f = KSR.x} KSR.x.exit() end`, 0},
+		{"KSR.x concatenated", `function ksr_request_route() local s = "" .. -#KSR.x KSR.x.exit() end`, 0},
 		{"KSR as a string", `function ksr_request_route() rawset(_G, "KSR", nil) KSR.x.exit() end`, 0},
 		{"other KSR tables may be aliased", `local sl = KSR.sl
 			function ksr_request_route() sl.sl_send_reply(200, "OK") KSR.x.exit() end`, 1},

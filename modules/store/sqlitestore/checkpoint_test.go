@@ -185,6 +185,37 @@ func TestGatedCheckpoint(t *testing.T) {
 	}
 }
 
+// heldCheckpoint holds the checkpointer in the hook of its first
+// checkpoint (hooks.checkpointed) until release.
+type heldCheckpoint struct {
+	entered, gate chan struct{}
+	once          sync.Once
+	release       func() // idempotent
+}
+
+func holdFirstCheckpoint() *heldCheckpoint {
+	h := &heldCheckpoint{entered: make(chan struct{}), gate: make(chan struct{})}
+	h.release = sync.OnceFunc(func() { close(h.gate) })
+	return h
+}
+
+func (h *heldCheckpoint) hook(bool) {
+	h.once.Do(func() {
+		close(h.entered)
+		<-h.gate
+	})
+}
+
+// wait returns once the checkpointer is held.
+func (h *heldCheckpoint) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the checkpointer did not run after a commit")
+	}
+}
+
 // TestBackstop: when the checkpointer does not keep up (here it is held
 // inside its first round, after its first checkpoint), the writer
 // checkpoints by itself once the WAL reaches the backstop, and the WAL
@@ -195,21 +226,14 @@ func TestGatedCheckpoint(t *testing.T) {
 func TestBackstop(t *testing.T) {
 	const backstop = 64
 	path := filepath.Join(t.TempDir(), "location.db")
-	entered, gate := make(chan struct{}), make(chan struct{})
-	var once sync.Once
+	held := holdFirstCheckpoint()
 	st := openHookedTest(t, path+"?synchronous=normal", hooks{
 		checkpointEvery: time.Hour,
 		backstopFrames:  backstop,
-		checkpointed: func(bool) {
-			once.Do(func() {
-				close(entered)
-				<-gate
-			})
-		},
+		checkpointed:    held.hook,
 	})
 	defer st.Close()
-	release := sync.OnceFunc(func() { close(gate) })
-	defer release() // before Close, also when the test fails early
+	defer held.release() // before Close, also when the test fails early
 	ctx := context.Background()
 	var autoCkpt int
 	if err := st.w.conn.QueryRowContext(context.Background(), `PRAGMA wal_autocheckpoint`).Scan(&autoCkpt); err != nil || autoCkpt != backstop {
@@ -218,11 +242,7 @@ func TestBackstop(t *testing.T) {
 	if _, err := st.Update(ctx, "location", aorOf(0), replace(binding(0))); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the checkpointer did not run after a commit")
-	}
+	held.wait(t)
 	salt, restarts := walSalt(t, path), 0
 	const updates = 400
 	for i := range updates {
@@ -253,29 +273,15 @@ func TestBackstop(t *testing.T) {
 // open, and no checkpoint runs after Close returned.
 func TestCloseWhileCheckpointing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "location.db")
-	entered, gate := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	st := openHookedTest(t, path, hooks{
-		checkpointEvery: time.Millisecond,
-		checkpointed: func(bool) {
-			once.Do(func() {
-				close(entered)
-				<-gate
-			})
-		},
-	})
+	held := holdFirstCheckpoint()
+	st := openHookedTest(t, path, hooks{checkpointEvery: time.Millisecond, checkpointed: held.hook})
 	defer st.Close()
-	release := sync.OnceFunc(func() { close(gate) })
-	defer release() // before Close, also when the test fails early
+	defer held.release() // before Close, also when the test fails early
 	ctx := context.Background()
 	if _, err := st.Update(ctx, "location", aorOf(1), replace(binding(1))); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the checkpointer did not run after a commit")
-	}
+	held.wait(t)
 	updated := make(chan error, 1)
 	go func() {
 		_, err := st.Update(ctx, "location", aorOf(2), replace(binding(2)))
@@ -297,7 +303,7 @@ func TestCloseWhileCheckpointing(t *testing.T) {
 		t.Fatalf("Close returned (%v) during a round of checkpoints", err)
 	default:
 	}
-	release()
+	held.release()
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}

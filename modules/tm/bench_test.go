@@ -7,6 +7,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/locus-sip/locus/core/coretest"
+	"github.com/locus-sip/locus/modules/tm"
 )
 
 // benchPhone is a UDP endpoint that speaks SIP as text, without parsing:
@@ -161,4 +164,17 @@ func processCPU() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkIntercept is what tm costs every request that has no
+// transaction (a registrar answering statelessly), with none in progress.
+func BenchmarkIntercept(b *testing.B) {
+	t := tm.New()
+	m, _ := coretest.Msg(b, coretest.Register)
+	b.ReportAllocs()
+	for b.Loop() {
+		if t.Intercept(m) {
+			b.Fatal("intercepted a request without a transaction")
+		}
+	}
 }

@@ -136,6 +136,12 @@ const txnKey = "tm.txn"
 // a retransmitted request (its last response is sent again) and the ACK
 // of a non-2xx final response (hop by hop, RFC 3261 §17.2.1).
 func (t *TM) Intercept(m *core.Msg) bool {
+	if t.count.Load() == 0 {
+		// No transaction at all, as for a registrar that answers
+		// statelessly: nothing to look up. count changes under mu
+		// together with the map.
+		return false
+	}
 	req := m.Req
 	method := req.Method
 	if method == sip.CANCEL {
@@ -200,9 +206,9 @@ func (t *TM) newTxn(m *core.Msg) (*txn, error) {
 		return nil, errRetransmission
 	}
 	t.server[key] = x
+	t.count.Add(1) // under mu, with the map: Intercept trusts a count of 0
 	t.mu.Unlock()
 	m.Retain() // the transaction keeps the request; a retransmission's is not kept
-	t.count.Add(1)
 	m.Set(txnKey, x)
 	m.SetResponder(x.respond)
 	m.AfterRoute(x.routeDone)

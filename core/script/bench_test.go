@@ -19,8 +19,10 @@ func BenchmarkRoute(b *testing.B) {
 	for _, bc := range []struct{ name, body string }{
 		{"five-calls", `if KSR.is_REGISTER() then KSR.t.nop() KSR.t.nop() KSR.t.nop() KSR.t.nop() end`},
 		{"five-calls-exit", `if KSR.is_REGISTER() then KSR.t.nop() KSR.t.nop() KSR.t.nop() KSR.t.nop() KSR.x.exit() end`},
-		// An exit in a helper is still raised, and unwinds the VM.
-		{"five-calls-exit-in-helper", `if KSR.is_REGISTER() then KSR.t.nop() KSR.t.nop() KSR.t.nop() KSR.t.nop() stop() end`},
+		// An exit in a sub-route returns a sentinel the call site checks.
+		{"five-calls-exit-in-sub-route", `if KSR.is_REGISTER() then KSR.t.nop() KSR.t.nop() KSR.t.nop() KSR.t.nop() stop() end`},
+		// An exit in a function used as a value is raised, and unwinds the VM.
+		{"five-calls-exit-raised", `if KSR.is_REGISTER() then KSR.t.nop() KSR.t.nop() KSR.t.nop() KSR.t.nop() local f = stop f() end`},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			file := coretest.WriteScript(b, "function stop() KSR.x.exit() end\nfunction ksr_request_route()\n"+bc.body+"\nend\n")

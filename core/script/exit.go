@@ -5,48 +5,66 @@ import "github.com/yuin/gopher-lua/ast"
 // KSR.x.exit() stops a route by raising an error that Call recognises:
 // a Go panic that unwinds the VM and its Go frames. Live, that unwinding
 // costs about as much as the rest of the Lua runtime's work for a
-// request, and most scripts call exit straight from ksr_request_route,
-// where a plain return has the same effect: Call discards what the route
-// returns. exitReturns turns those calls into returns when the script
-// gives no way to tell the difference:
+// request. exitReturns compiles the common exits into returns, when the
+// script gives no way to tell the difference:
 //
 //   - ksr_request_route is defined once, by a function statement, and
 //     named nowhere else (no Lua code calls it, so returning from it ends
-//     the route);
+//     the route: Call discards what a route returns);
 //   - the script never binds KSR (no local, parameter or loop variable of
 //     that name, no assignment to KSR or to anything under it, no function
 //     defined into it), and uses KSR and KSR.x only to index them further
 //     (so no alias can replace KSR.x.exit), nor the strings "KSR" or
-//     "ksr_request_route".
+//     "ksr_request_route";
+//   - the script never names _G, getfenv or setfenv, through which a
+//     function could be found, called or replaced by a computed name.
 //
-// Only calls in the route's own body are rewritten, in any block of it
-// but not inside a function defined there: an exit in a helper, or in a
-// function passed to pcall, keeps raising. It returns how many calls it
-// rewrote.
-func exitReturns(chunk []ast.Stmt) int {
+// Then each KSR.x.exit() statement in the route's body becomes a return.
+// Kamailio-style scripts exit from sub-routes too: global functions the
+// route calls. Such a sub-route qualifies when it is defined once, at the
+// top level, and named only in call statements in the body of the route
+// or of another qualifying sub-route (never as a value, an expression, in
+// a function defined inside another, at the top level or in a string).
+// Its exits become "return exitSentinel", a table no other code can
+// reach, and each call statement of it becomes "if f() == exitSentinel
+// then return end" in the route ("return exitSentinel" in a sub-route),
+// which does what the call did unless the sentinel comes back. A
+// sub-route the engine calls itself (a failure route) returns the
+// sentinel to Call, which discards it: the route ends, as with exit.
+//
+// Everything else keeps raising: an exit in a function defined inside a
+// route, in a function used as a value (passed to pcall), or in a script
+// that breaks a condition. It returns the chunk to compile and how many
+// exits it rewrote.
+func exitReturns(chunk []ast.Stmt) ([]ast.Stmt, int) {
 	var route *ast.FuncDefStmt
 	safe := true
-	routeNames := 0
+	defs := map[string][]*ast.FuncDefStmt{} // top-level global function statements
+	for _, s := range chunk {
+		if d, ok := s.(*ast.FuncDefStmt); ok && d.Name.Receiver == nil {
+			if id, ok := d.Name.Func.(*ast.IdentExpr); ok {
+				defs[id.Value] = append(defs[id.Value], d)
+			}
+		}
+	}
+	names := map[string]int{} // identifiers and strings, by name
+	sentinelTaken := false
 	var v walker
 	v.stmt = func(s ast.Stmt) {
 		switch s := s.(type) {
 		case *ast.FuncDefStmt:
-			if id, ok := s.Name.Func.(*ast.IdentExpr); ok && id.Value == RequestRoute && s.Name.Receiver == nil {
-				if route != nil {
-					safe = false
-				}
-				route = s
-				routeNames-- // its own name, counted as an identifier below
-			}
 			if rootedAtKSR(s.Name.Func) || rootedAtKSR(s.Name.Receiver) {
 				safe = false
 			}
 		case *ast.LocalAssignStmt:
-			safe = safe && !hasKSR(s.Names)
+			safe = safe && !hasName(s.Names, "KSR")
+			sentinelTaken = sentinelTaken || hasName(s.Names, exitSentinel)
 		case *ast.NumberForStmt:
 			safe = safe && s.Name != "KSR"
+			sentinelTaken = sentinelTaken || s.Name == exitSentinel
 		case *ast.GenericForStmt:
-			safe = safe && !hasKSR(s.Names)
+			safe = safe && !hasName(s.Names, "KSR")
+			sentinelTaken = sentinelTaken || hasName(s.Names, exitSentinel)
 		case *ast.AssignStmt:
 			for _, e := range s.Lhs {
 				safe = safe && !rootedAtKSR(e)
@@ -56,58 +74,166 @@ func exitReturns(chunk []ast.Stmt) int {
 	v.expr = func(e ast.Expr, indexed bool) {
 		switch e := e.(type) {
 		case *ast.IdentExpr:
+			names[e.Value]++
 			switch e.Value {
-			case RequestRoute:
-				routeNames++
 			case "KSR":
 				safe = safe && indexed
+			case "_G", "getfenv", "setfenv":
+				safe = false
 			}
 		case *ast.StringExpr:
-			safe = safe && e.Value != "KSR" && e.Value != RequestRoute
+			names[e.Value]++
+			safe = safe && e.Value != "KSR"
 		case *ast.AttrGetExpr:
 			if isKSRx(e) {
 				safe = safe && indexed
 			}
 		case *ast.FunctionExpr:
-			safe = safe && (e.ParList == nil || !hasKSR(e.ParList.Names))
+			if e.ParList != nil {
+				safe = safe && !hasName(e.ParList.Names, "KSR")
+				sentinelTaken = sentinelTaken || hasName(e.ParList.Names, exitSentinel)
+			}
 		}
 	}
 	v.stmts(chunk)
-	if route == nil || !safe || routeNames != 0 {
-		return 0
+	if ds := defs[RequestRoute]; len(ds) == 1 {
+		route = ds[0]
 	}
-	return rewriteExits(route.Func.Stmts)
-}
+	if route == nil || !safe || names[RequestRoute] != 1 {
+		return chunk, 0
+	}
 
-// rewriteExits replaces the KSR.x.exit() statements of a block and of the
-// blocks nested in it, but not of functions defined in it.
-func rewriteExits(stmts []ast.Stmt) int {
-	n := 0
-	for i, s := range stmts {
-		switch s := s.(type) {
-		case *ast.FuncCallStmt:
-			if isExitCall(s.Expr) {
-				r := &ast.ReturnStmt{}
-				r.SetLine(s.Line())
-				r.SetLastLine(s.LastLine())
-				stmts[i] = r
-				n++
+	// The sub-routes: every mention of one must be a call statement in a
+	// qualifying body, so drop those named anywhere else until none is.
+	subs := map[string]*ast.FuncDefStmt{}
+	if !sentinelTaken && names[exitSentinel] == 0 {
+		for name, ds := range defs {
+			if name != RequestRoute && len(ds) == 1 {
+				subs[name] = ds[0]
 			}
-		case *ast.DoBlockStmt:
-			n += rewriteExits(s.Stmts)
-		case *ast.WhileStmt:
-			n += rewriteExits(s.Stmts)
-		case *ast.RepeatStmt:
-			n += rewriteExits(s.Stmts)
-		case *ast.IfStmt:
-			n += rewriteExits(s.Then) + rewriteExits(s.Else)
-		case *ast.NumberForStmt:
-			n += rewriteExits(s.Stmts)
-		case *ast.GenericForStmt:
-			n += rewriteExits(s.Stmts)
 		}
 	}
+	for changed := true; changed; {
+		changed = false
+		calls := map[string]int{}
+		countCalls(route.Func.Stmts, subs, calls)
+		for _, d := range subs {
+			countCalls(d.Func.Stmts, subs, calls)
+		}
+		for name := range subs {
+			if names[name] != 1+calls[name] { // its definition, and calls
+				delete(subs, name)
+				changed = true
+			}
+		}
+	}
+	n := rewriteExits(route.Func.Stmts, subs, false)
+	for _, d := range subs {
+		n += rewriteExits(d.Func.Stmts, subs, true)
+	}
+	if len(subs) == 0 {
+		return chunk, n
+	}
+	decl := &ast.LocalAssignStmt{Names: []string{exitSentinel}, Exprs: []ast.Expr{&ast.TableExpr{}}}
+	return append([]ast.Stmt{decl}, chunk...), n
+}
+
+// exitSentinel names the local that qualifying sub-routes return for an
+// exit (see exitReturns). Scripts that use the name are left alone.
+const exitSentinel = "__locus_exit"
+
+// countCalls counts the call statements of the sub-routes in a block and
+// the blocks nested in it, but not in functions defined in it.
+func countCalls(stmts []ast.Stmt, subs map[string]*ast.FuncDefStmt, calls map[string]int) {
+	eachStmt(stmts, func(block []ast.Stmt, i int) {
+		if c, ok := block[i].(*ast.FuncCallStmt); ok {
+			if name, ok := subCall(c, subs); ok {
+				calls[name]++
+			}
+		}
+	})
+}
+
+// subCall returns the sub-route a call statement calls, if it calls one
+// by its name.
+func subCall(c *ast.FuncCallStmt, subs map[string]*ast.FuncDefStmt) (string, bool) {
+	call, ok := c.Expr.(*ast.FuncCallExpr)
+	if !ok || call.Receiver != nil {
+		return "", false
+	}
+	id, ok := call.Func.(*ast.IdentExpr)
+	if !ok || subs[id.Value] == nil {
+		return "", false
+	}
+	return id.Value, true
+}
+
+// eachStmt calls f for every statement of a block and of the blocks
+// nested in it, but not of functions defined in it, with the block and
+// the statement's index, so that f may replace it.
+func eachStmt(stmts []ast.Stmt, f func(block []ast.Stmt, i int)) {
+	for i, s := range stmts {
+		f(stmts, i)
+		switch s := s.(type) {
+		case *ast.DoBlockStmt:
+			eachStmt(s.Stmts, f)
+		case *ast.WhileStmt:
+			eachStmt(s.Stmts, f)
+		case *ast.RepeatStmt:
+			eachStmt(s.Stmts, f)
+		case *ast.IfStmt:
+			eachStmt(s.Then, f)
+			eachStmt(s.Else, f)
+		case *ast.NumberForStmt:
+			eachStmt(s.Stmts, f)
+		case *ast.GenericForStmt:
+			eachStmt(s.Stmts, f)
+		}
+	}
+}
+
+// rewriteExits rewrites a body's exits and its calls of sub-routes, in
+// every block of it but not in functions defined in it; sub says whether
+// the body is a sub-route's. It returns how many exits it rewrote.
+func rewriteExits(stmts []ast.Stmt, subs map[string]*ast.FuncDefStmt, sub bool) int {
+	ret := func(at ast.Stmt) ast.Stmt {
+		r := &ast.ReturnStmt{}
+		if sub {
+			r.Exprs = []ast.Expr{sentinel(at.Line())}
+		}
+		r.SetLine(at.Line())
+		r.SetLastLine(at.LastLine())
+		return r
+	}
+	n := 0
+	eachStmt(stmts, func(block []ast.Stmt, i int) {
+		c, ok := block[i].(*ast.FuncCallStmt)
+		if !ok {
+			return
+		}
+		if isExitCall(c.Expr) {
+			block[i] = ret(c)
+			n++
+			return
+		}
+		if _, ok := subCall(c, subs); ok {
+			cond := &ast.RelationalOpExpr{Operator: "==", Lhs: c.Expr, Rhs: sentinel(c.Line())}
+			cond.SetLine(c.Line())
+			cond.SetLastLine(c.LastLine())
+			st := &ast.IfStmt{Condition: cond, Then: []ast.Stmt{ret(c)}}
+			st.SetLine(c.Line())
+			st.SetLastLine(c.LastLine())
+			block[i] = st
+		}
+	})
 	return n
+}
+
+func sentinel(line int) ast.Expr {
+	id := &ast.IdentExpr{Value: exitSentinel}
+	id.SetLine(line)
+	id.SetLastLine(line)
+	return id
 }
 
 // isExitCall reports whether e is KSR.x.exit() without arguments.
@@ -149,9 +275,9 @@ func rootedAtKSR(e ast.Expr) bool {
 	}
 }
 
-func hasKSR(names []string) bool {
+func hasName(names []string, name string) bool {
 	for _, n := range names {
-		if n == "KSR" {
+		if n == name {
 			return true
 		}
 	}

@@ -31,7 +31,25 @@ func TestExitReturns(t *testing.T) {
 			local f = function() KSR.x.exit() end
 			KSR.x.exit()
 		end`, 1},
-		{"not in a helper", helper + `function ksr_request_route() helper() KSR.x.exit() end`, 1},
+		{"sub-route", helper + `function ksr_request_route() helper() KSR.x.exit() end`, 2},
+		{"nested sub-routes", `function a() if x then KSR.x.exit() end b() end
+			function b() for i = 1, 2 do KSR.x.exit() end end
+			function ksr_request_route() if y then a() end KSR.x.exit() end`, 3},
+		{"sub-route the engine calls", `function failure() KSR.x.exit() end
+			function ksr_request_route() KSR.x.exit() end`, 2},
+		{"not a sub-route used as a value", helper + `function ksr_request_route() pcall(helper) KSR.x.exit() end`, 1},
+		{"not a sub-route called in an expression", helper + `function ksr_request_route() if helper() then end KSR.x.exit() end`, 1},
+		{"not a sub-route called from a closure", helper + `function ksr_request_route() local f = function() helper() end KSR.x.exit() end`, 1},
+		{"not a sub-route called at load", helper + `helper()
+			function ksr_request_route() helper() KSR.x.exit() end`, 1},
+		{"not a sub-route named in a string", helper + `function ksr_request_route() helper() local s = "helper" KSR.x.exit() end`, 1},
+		{"not a sub-route defined twice", helper + helper + `function ksr_request_route() helper() KSR.x.exit() end`, 1},
+		{"not a sub-route called only from one that is not", `function a() KSR.x.exit() end
+			function b() a() end
+			local f = b
+			function ksr_request_route() b() KSR.x.exit() end`, 1},
+		{"no sub-routes when the sentinel's name is taken", helper + `local __locus_exit = 1
+			function ksr_request_route() helper() KSR.x.exit() end`, 1},
 		{"not with arguments", `function ksr_request_route() KSR.x.exit(1) end`, 0},
 		{"not drop", `function ksr_request_route() KSR.x.drop() end`, 0},
 		{"no route", helper, 0},
@@ -61,6 +79,8 @@ func TestExitReturns(t *testing.T) {
 		{"KSR in an expression", `function ksr_request_route() if a and KSR == nil then end KSR.x.exit() end`, 0},
 		{"KSR.x in a table", `function ksr_request_route() local t = {f = KSR.x} KSR.x.exit() end`, 0},
 		{"KSR.x concatenated", `function ksr_request_route() local s = "" .. -#KSR.x KSR.x.exit() end`, 0},
+		{"_G named", helper + `function ksr_request_route() _G["help" .. "er"]() KSR.x.exit() end`, 0},
+		{"getfenv named", helper + `function ksr_request_route() getfenv(1).helper() KSR.x.exit() end`, 0},
 		{"KSR as a string", `function ksr_request_route() rawset(_G, "KSR", nil) KSR.x.exit() end`, 0},
 		{"other KSR tables may be aliased", `local sl = KSR.sl
 			function ksr_request_route() sl.sl_send_reply(200, "OK") KSR.x.exit() end`, 1},
@@ -70,7 +90,7 @@ func TestExitReturns(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := exitReturns(chunk); got != tc.want {
+			if _, got := exitReturns(chunk); got != tc.want {
 				t.Fatalf("rewrote %d exits, want %d", got, tc.want)
 			}
 		})

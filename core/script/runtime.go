@@ -396,7 +396,7 @@ func Compile(src []byte, file string) (*lua.FunctionProto, error) {
 	if err != nil {
 		return nil, fmt.Errorf("script: %s", parseErrorText(err, file))
 	}
-	exitReturns(chunk)
+	chunk, _ = exitReturns(chunk)
 	proto, err := lua.Compile(chunk, file)
 	if err != nil {
 		return nil, fmt.Errorf("script: %s: %w", file, err)

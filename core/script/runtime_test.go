@@ -129,13 +129,13 @@ func TestLuaErrorReportsFileAndLine(t *testing.T) {
 }
 
 func TestExitAndDrop(t *testing.T) {
-	rec, m := coretest.Route(t, route(`KSR.sl.send_reply(200, "first") KSR.x.exit() KSR.sl.send_reply(500, "after exit")`),
+	rec, m := coretest.Route(t, route(`KSR.sl.send_reply(200, "first") KSR.x.exit() KSR.x.drop()`),
 		coretest.Register, replyFuncs)
 	if f := rec.Final(); f == nil || f.Reason != "first" || len(rec.Replies) != 1 {
 		t.Fatalf("exit did not stop the route: %v", rec.Replies)
 	}
 	if m.Dropped {
-		t.Fatal("exit marked the request dropped")
+		t.Fatal("exit marked the request dropped, or the code after it ran")
 	}
 	rec, m = coretest.Route(t, route(`KSR.x.drop() KSR.sl.send_reply(500, "after drop")`), coretest.Register, replyFuncs)
 	if len(rec.Replies) != 0 || !m.Dropped {
@@ -145,19 +145,30 @@ func TestExitAndDrop(t *testing.T) {
 
 // TestExitStopsEveryRoute: KSR.x.exit() ends the route wherever it is
 // called: in the route's body (compiled to a return), in a loop there, in
-// a helper the route calls and in a script whose exits all keep raising
-// (KSR is aliased); and code after it never runs.
+// sub-routes the route calls, nested (compiled to returns of a sentinel),
+// in a function the route calls through a variable and in a script whose
+// exits all keep raising (KSR is aliased); and code after it never runs,
+// while a sub-route that returns lets the route go on.
 func TestExitStopsEveryRoute(t *testing.T) {
 	for name, src := range map[string]string{
-		"route body": route(`KSR.sl.send_reply(200, "first") KSR.x.exit() KSR.sl.send_reply(500, "after exit")`),
+		"route body": route(`KSR.sl.send_reply(200, "first") KSR.x.exit() KSR.x.drop()`),
 		"loop": route(`for i = 1, 3 do
 				if i == 2 then KSR.sl.send_reply(200, "first") KSR.x.exit() end
 			end
-			KSR.sl.send_reply(500, "after exit")`),
+			KSR.x.drop()`),
 		"helper": "function stop() KSR.sl.send_reply(200, \"first\") KSR.x.exit() end\n" +
-			route(`stop() KSR.sl.send_reply(500, "after exit")`),
+			route(`stop() KSR.x.drop()`),
+		"nested sub-routes": "function a() b() KSR.x.drop() end\n" +
+			"function b() if true then KSR.sl.send_reply(200, \"first\") KSR.x.exit() end end\n" +
+			route(`a() KSR.x.drop()`),
+		"sub-route that returns": "function a() return 1 end\n" +
+			route(`a() KSR.sl.send_reply(200, "first")`),
+		"helper used as a value": "function stop() KSR.sl.send_reply(200, \"first\") KSR.x.exit() end\n" +
+			route(`local f = stop f() KSR.x.drop()`),
+		"sub-route called by a computed name": "function stop() KSR.sl.send_reply(200, \"first\") KSR.x.exit() end\n" +
+			route(`_G["st" .. "op"]() KSR.x.drop()`),
 		"raising": "local k = KSR\n" +
-			route(`KSR.sl.send_reply(200, "first") KSR.x.exit() KSR.sl.send_reply(500, "after exit")`),
+			route(`KSR.sl.send_reply(200, "first") KSR.x.exit() KSR.x.drop()`),
 	} {
 		t.Run(name, func(t *testing.T) {
 			rec, m := coretest.Route(t, src, coretest.Register, replyFuncs)
@@ -165,7 +176,7 @@ func TestExitStopsEveryRoute(t *testing.T) {
 				t.Fatalf("replies %v, want only \"first\"", rec.Replies)
 			}
 			if m.Dropped {
-				t.Fatal("exit marked the request dropped")
+				t.Fatal("code after the exit ran (it drops the request)")
 			}
 		})
 	}

@@ -7,11 +7,14 @@ import (
 	"github.com/yuin/gopher-lua/parse"
 )
 
-// TestExitReturns: which KSR.x.exit() calls become returns, and which
-// scripts keep every exit raising because something in them could tell.
-func TestExitReturns(t *testing.T) {
+// exitCases are scripts with the exits exitReturns should rewrite: the
+// cases of TestExitReturns and seeds of FuzzExitReturns.
+var exitCases = func() []struct {
+	name, src string
+	want      int
+} {
 	const helper = "function helper() KSR.x.exit() end\n"
-	for _, tc := range []struct {
+	return []struct {
 		name, src string
 		want      int
 	}{
@@ -84,7 +87,13 @@ func TestExitReturns(t *testing.T) {
 		{"KSR as a string", `function ksr_request_route() rawset(_G, "KSR", nil) KSR.x.exit() end`, 0},
 		{"other KSR tables may be aliased", `local sl = KSR.sl
 			function ksr_request_route() sl.sl_send_reply(200, "OK") KSR.x.exit() end`, 1},
-	} {
+	}
+}()
+
+// TestExitReturns: which KSR.x.exit() calls become returns, and which
+// scripts keep every exit raising because something in them could tell.
+func TestExitReturns(t *testing.T) {
+	for _, tc := range exitCases {
 		t.Run(tc.name, func(t *testing.T) {
 			chunk, err := parse.Parse(strings.NewReader(tc.src), "test.lua")
 			if err != nil {

@@ -83,22 +83,33 @@ type Msg struct {
 	after []func()
 }
 
-// NewMsg builds the view of a request. src is the source "ip:port", local
-// the receiving socket's "ip:port" (may be empty).
+// NewMsg builds the view of a request, which arrived with its source,
+// transport and local address set (Source, Transport, Laddr).
 func NewMsg(req *sip.Request, respond Responder) *Msg {
-	m := &Msg{Req: req, respond: respond}
-	m.Transport = strings.ToLower(req.Transport())
+	var localIP string
+	if req.Laddr.IP != nil {
+		localIP = req.Laddr.IP.String()
+	}
+	m := new(Msg)
+	m.init(req, respond, strings.ToLower(req.Transport()), localIP)
+	return m
+}
+
+// init fills an empty Msg for req: transport is the lower-case protocol
+// and localIP the receiving address as a string ("" when unknown), which
+// a listener knows without formatting them per request.
+func (m *Msg) init(req *sip.Request, respond Responder, transport, localIP string) {
+	m.Req, m.respond, m.Transport = req, respond, transport
 	if host, port, err := sip.ParseAddr(req.Source()); err == nil {
 		m.SrcIP, m.SrcPort = host, port
 	}
-	if local := req.Laddr; local.IP != nil {
-		m.LocalIP, m.LocalPort = local.IP.String(), local.Port
+	if localIP != "" {
+		m.LocalIP, m.LocalPort = localIP, req.Laddr.Port
 	}
 	if m.Transport != "udp" && m.SrcIP != "" {
 		// sipgo keys stream connections by remote address.
 		m.ConnID = m.Transport + ":" + m.SourceAddr()
 	}
-	return m
 }
 
 // Retain says that something keeps the request, one of its headers or a

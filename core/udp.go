@@ -209,20 +209,14 @@ func (l *udpListener) handle(data []byte, src netip.AddrPort, yield func(), spar
 		l.drop(src, errors.New("no Via: nowhere to reply"))
 		return spare
 	}
-	srcStr := src.String()
-	req.SetSource(srcStr)
+	req.SetSource(src.String())
 	req.SetTransport("UDP")
 	req.Laddr = l.local
 	m := spare
 	if m == nil {
 		m = new(Msg)
 	}
-	// What NewMsg sets, without parsing back what the listener knows.
-	m.Req, m.respond, m.Transport = req, l.respondFn, "udp"
-	if host, port, err := sip.ParseAddr(srcStr); err == nil {
-		m.SrcIP, m.SrcPort = host, port
-	}
-	m.LocalIP, m.LocalPort = l.localIP, l.local.Port
+	m.init(req, l.respondFn, "udp", l.localIP)
 	m.yield = yield
 	if req.CSeq() == nil || req.CallID() == nil || req.From() == nil || req.To() == nil {
 		// What no transaction can be built from gets a stateless 400, as

@@ -39,14 +39,7 @@ import "github.com/yuin/gopher-lua/ast"
 func exitReturns(chunk []ast.Stmt) ([]ast.Stmt, int) {
 	var route *ast.FuncDefStmt
 	safe := true
-	defs := map[string][]*ast.FuncDefStmt{} // top-level global function statements
-	for _, s := range chunk {
-		if d, ok := s.(*ast.FuncDefStmt); ok && d.Name.Receiver == nil {
-			if id, ok := d.Name.Func.(*ast.IdentExpr); ok {
-				defs[id.Value] = append(defs[id.Value], d)
-			}
-		}
-	}
+	defs := globalFunctions(chunk)
 	names := map[string]int{} // identifiers and strings, by name
 	sentinelTaken := false
 	var v walker
@@ -136,6 +129,21 @@ func exitReturns(chunk []ast.Stmt) ([]ast.Stmt, int) {
 	}
 	decl := &ast.LocalAssignStmt{Names: []string{exitSentinel}, Exprs: []ast.Expr{&ast.TableExpr{}}}
 	return append([]ast.Stmt{decl}, chunk...), n
+}
+
+// globalFunctions returns the global functions a chunk defines at its top
+// level ("function name() … end"), by name: the functions the engine may
+// call, and the candidate sub-routes.
+func globalFunctions(chunk []ast.Stmt) map[string][]*ast.FuncDefStmt {
+	defs := map[string][]*ast.FuncDefStmt{}
+	for _, s := range chunk {
+		if d, ok := s.(*ast.FuncDefStmt); ok && d.Name.Receiver == nil {
+			if id, ok := d.Name.Func.(*ast.IdentExpr); ok {
+				defs[id.Value] = append(defs[id.Value], d)
+			}
+		}
+	}
+	return defs
 }
 
 // exitSentinel names the local that qualifying sub-routes return for an

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
-	"github.com/yuin/gopher-lua/ast"
 	"github.com/yuin/gopher-lua/parse"
 )
 
@@ -68,7 +68,7 @@ function ksr_request_route() local f = stop f() KSR.t.after() pcall(stop) KSR.t.
 		if err != nil {
 			t.Fatalf("the rewritten script does not compile: %v", err)
 		}
-		for _, fn := range globalFunctions(plain) {
+		for _, fn := range slices.Sorted(maps.Keys(globalFunctions(plain))) {
 			w, wok := traceRun(want, fn)
 			g, gok := traceRun(got, fn)
 			if !wok || !gok {
@@ -79,21 +79,6 @@ function ksr_request_route() local f = stop f() KSR.t.after() pcall(stop) KSR.t.
 			}
 		}
 	})
-}
-
-// globalFunctions returns the names of the global functions a chunk
-// defines at its top level, sorted.
-func globalFunctions(chunk []ast.Stmt) []string {
-	var names []string
-	for _, s := range chunk {
-		if d, ok := s.(*ast.FuncDefStmt); ok && d.Name.Receiver == nil {
-			if id, ok := d.Name.Func.(*ast.IdentExpr); ok && !slices.Contains(names, id.Value) {
-				names = append(names, id.Value)
-			}
-		}
-	}
-	slices.Sort(names)
-	return names
 }
 
 // traceRun runs a compiled chunk in a fresh sandboxed state, then calls

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -36,7 +37,13 @@ type Msg struct {
 	// ConnID identifies the connection for connection-oriented transports.
 	ConnID string
 
-	respond   Responder
+	respond Responder
+	// udp is the listener the request came in on while replies go
+	// straight back through it (not through a transaction): it then
+	// writes them without building a sip.Response (see udpListener.reply).
+	udp *udpListener
+	// src is the source address as the listener read it.
+	src       netip.AddrPort
 	yield     func() // see Blocking; nil on transports other than UDP
 	retained  atomic.Bool
 	replied   atomic.Bool
@@ -155,6 +162,9 @@ var ErrNoReply = errors.New("core: ACK takes no reply")
 // times before the final one; a second final reply is refused with
 // ErrReplied. hdrs are added to the reply, after ReplyHeaders.
 func (m *Msg) Reply(code int, reason string, hdrs ...sip.Header) error {
+	if m.udp != nil && !hasContentLength(m.ReplyHeaders) && !hasContentLength(hdrs) {
+		return m.udp.reply(m, code, reason, hdrs)
+	}
 	res, err := m.NewReply(code, reason)
 	if err != nil {
 		return err
@@ -168,17 +178,9 @@ func (m *Msg) Reply(code int, reason string, hdrs ...sip.Header) error {
 // NewReply builds, without sending, a reply to the request with the
 // headers that locus adds to every reply.
 func (m *Msg) NewReply(code int, reason string) (*sip.Response, error) {
-	if m.Req.IsAck() {
-		return nil, ErrNoReply
-	}
-	if code < 100 || code > 699 {
-		return nil, fmt.Errorf("core: reply code %d out of range 100-699", code)
-	}
-	if reason == "" {
-		reason = ReasonPhrase(code)
-	}
-	if err := CheckHeaderValue(reason); err != nil {
-		return nil, fmt.Errorf("core: reply reason: %w", err)
+	reason, err := m.replyReason(code, reason)
+	if err != nil {
+		return nil, err
 	}
 	res := m.newResponse(code, reason)
 	if m.Server != "" {
@@ -194,6 +196,24 @@ func (m *Msg) NewReply(code int, reason string) (*sip.Response, error) {
 	return res, nil
 }
 
+// replyReason checks that the request takes a reply with this code and
+// returns the reason phrase to send: reason, or the code's standard one.
+func (m *Msg) replyReason(code int, reason string) (string, error) {
+	if m.Req.IsAck() {
+		return "", ErrNoReply
+	}
+	if code < 100 || code > 699 {
+		return "", fmt.Errorf("core: reply code %d out of range 100-699", code)
+	}
+	if reason == "" {
+		reason = ReasonPhrase(code)
+	}
+	if err := CheckHeaderValue(reason); err != nil {
+		return "", fmt.Errorf("core: reply reason: %w", err)
+	}
+	return reason, nil
+}
+
 // contentLengthZero is the Content-Length of every reply without a body.
 // sipgo never changes a header built by sip.NewHeader (nor can anyone
 // else), so one value serves all replies, as the engine's Server header
@@ -202,15 +222,10 @@ var contentLengthZero = sip.NewHeader("Content-Length", "0")
 
 // Send sends a reply built by NewReply, enforcing one final reply.
 func (m *Msg) Send(res *sip.Response) error {
-	if res.StatusCode >= 200 {
-		if !m.replied.CompareAndSwap(false, true) {
-			return ErrReplied
-		}
-		m.replyCode.Store(int32(res.StatusCode))
-	} else if m.replied.Load() {
-		return ErrReplied
+	if err := m.claimReply(res.StatusCode); err != nil {
+		return err
 	}
-	if !hasContentLength(res) || res.ContentLength() == nil {
+	if !hasContentLength(res.Headers()) || res.ContentLength() == nil {
 		res.AppendHeader(contentLengthZero)
 	}
 	if m.respond == nil {
@@ -218,6 +233,20 @@ func (m *Msg) Send(res *sip.Response) error {
 	}
 	if err := m.respond(res); err != nil {
 		return fmt.Errorf("core: send %d: %w", res.StatusCode, err)
+	}
+	return nil
+}
+
+// claimReply enforces one final reply: it records a final code, or
+// refuses any reply once a final one went out.
+func (m *Msg) claimReply(code int) error {
+	if code >= 200 {
+		if !m.replied.CompareAndSwap(false, true) {
+			return ErrReplied
+		}
+		m.replyCode.Store(int32(code))
+	} else if m.replied.Load() {
+		return ErrReplied
 	}
 	return nil
 }
@@ -361,6 +390,18 @@ func sameHost(host, ip string) bool {
 // toTag derives the To tag of locus's replies from the request, so that a
 // retransmitted request gets the same tag.
 func (m *Msg) toTag() string {
+	var buf [32]byte
+	return string(m.appendToTag(buf[:0]))
+}
+
+// appendToTag appends the To tag of locus's replies to b.
+func (m *Msg) appendToTag(b []byte) []byte {
+	return strconv.AppendUint(append(b, tagPrefix...), m.toTagHash(), 36)
+}
+
+// toTagHash hashes what identifies the request's transaction: Call-ID,
+// From tag, top Via branch and CSeq number.
+func (m *Msg) toTagHash() uint64 {
 	h := uint64(fnvOffset64)
 	if c := m.Req.CallID(); c != nil {
 		h = fnv64a(h, string(*c))
@@ -378,8 +419,7 @@ func (m *Msg) toTag() string {
 		binary.LittleEndian.PutUint32(n[:], c.SeqNo)
 		h = fnv64a(h, string(n[:]))
 	}
-	var buf [32]byte
-	return string(strconv.AppendUint(append(buf[:0], tagPrefix...), h, 36))
+	return h
 }
 
 // FNV-1a, 64 bits (hash/fnv's New64a), over strings without copying them.
@@ -396,11 +436,11 @@ func fnv64a(h uint64, s string) uint64 {
 	return h
 }
 
-// hasContentLength reports whether res has a Content-Length header (or
+// hasContentLength reports whether hs has a Content-Length header (or
 // its compact form), which res.ContentLength() looks for by lower-casing
 // every header name.
-func hasContentLength(res *sip.Response) bool {
-	for _, h := range res.Headers() {
+func hasContentLength(hs []sip.Header) bool {
+	for _, h := range hs {
 		if n := h.Name(); strings.EqualFold(n, "content-length") || strings.EqualFold(n, "l") {
 			return true
 		}

@@ -180,4 +180,4 @@ func InsertAfterVia(req *sip.Request, hs ...sip.Header) {
 
 // SetResponder replaces where the request's replies go: tm routes them
 // through its transaction once it has one.
-func (m *Msg) SetResponder(r Responder) { m.respond = r }
+func (m *Msg) SetResponder(r Responder) { m.respond, m.udp = r, nil }

@@ -217,7 +217,7 @@ func (l *udpListener) handle(data []byte, src netip.AddrPort, yield func(), spar
 		m = new(Msg)
 	}
 	m.init(req, l.respondFn, "udp", l.localIP)
-	m.yield = yield
+	m.yield, m.udp, m.src = yield, l, src
 	if req.CSeq() == nil || req.CallID() == nil || req.From() == nil || req.To() == nil {
 		// What no transaction can be built from gets a stateless 400, as
 		// sipgo's stream transports answer it.

@@ -185,17 +185,22 @@ func writeParams(w *bytes.Buffer, ps sip.HeaderParams, sep byte) {
 		if i > 0 {
 			w.WriteByte(sep)
 		}
-		w.WriteString(kv.K)
-		switch {
-		case kv.V == "":
-		case ascii.ContainsAny(kv.V, " \t"):
-			w.WriteString(`="`)
-			w.WriteString(kv.V)
-			w.WriteByte('"')
-		default:
-			w.WriteByte('=')
-			w.WriteString(kv.V)
-		}
+		writeParam(w, kv)
+	}
+}
+
+// writeParam writes one parameter of writeParams.
+func writeParam(w *bytes.Buffer, kv sip.HeaderKV) {
+	w.WriteString(kv.K)
+	switch {
+	case kv.V == "":
+	case ascii.ContainsAny(kv.V, " \t"):
+		w.WriteString(`="`)
+		w.WriteString(kv.V)
+		w.WriteByte('"')
+	default:
+		w.WriteByte('=')
+		w.WriteString(kv.V)
 	}
 }
 

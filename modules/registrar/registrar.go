@@ -3,6 +3,7 @@
 package registrar
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -403,19 +404,19 @@ func (r *Registrar) Save(ctx context.Context, m *core.Msg, table string, flags i
 	} else {
 		r.metrics.saved(res.Code, nil)
 	}
-	var reply *sip.Response
+	var (
+		code   = 200
+		reason = "OK"
+		stack  [8]sip.Header
+		hdrs   = stack[:0]
+	)
 	if err != nil {
 		var re *Error
 		if !errors.As(err, &re) {
 			re = &Error{Failure: FailInternal, Err: err}
 		}
-		code, reason := re.Reply()
-		reply, _ = m.NewReply(code, reason)
-		if reply != nil {
-			for _, h := range re.Headers {
-				reply.AppendHeader(h)
-			}
-		}
+		code, reason = re.Reply()
+		hdrs = append(hdrs, re.Headers...)
 		m.SetError(code, reason)
 		if re.Failure == FailStore || re.Failure == FailInternal {
 			r.log.Error("registration failed", "error", err, "call_id", callIDOf(m))
@@ -424,16 +425,20 @@ func (r *Registrar) Save(ctx context.Context, m *core.Msg, table string, flags i
 		}
 		res.Code = re.LuaCode()
 	} else {
-		reply, err = r.okReply(m, res)
-	}
-	if reply == nil {
-		return res.Code, err
+		hdrs = r.okHeaders(hdrs, res)
 	}
 	if flags&FlagNoReply != 0 {
+		reply, rerr := m.NewReply(code, reason)
+		if reply == nil {
+			return res.Code, cmp.Or(err, rerr)
+		}
+		for _, h := range hdrs {
+			reply.AppendHeader(h)
+		}
 		m.Set(pendingKey, reply)
 		return res.Code, err
 	}
-	if serr := m.Send(reply); serr != nil && err == nil {
+	if serr := m.Reply(code, reason, hdrs...); serr != nil && err == nil {
 		err = serr
 	}
 	return res.Code, err
@@ -755,29 +760,24 @@ func (r *Registrar) binding(p *request, c *contact, received, socket, connID str
 	}
 }
 
-// okReply builds the 200 OK: every current binding with its remaining
-// expires (and q), Date, Path echoed, Supported.
-func (r *Registrar) okReply(m *core.Msg, res Result) (*sip.Response, error) {
-	reply, err := m.NewReply(200, "OK")
-	if err != nil {
-		return nil, err
-	}
+// okHeaders appends the headers of the 200 OK to hdrs: every current
+// binding with its remaining expires (and q), Path echoed, Require
+// outbound when it applies, Supported and Date.
+func (r *Registrar) okHeaders(hdrs []sip.Header, res Result) []sip.Header {
 	now := res.at
 	if now.IsZero() { // a query: save read no clock
 		now = r.now()
 	}
 	for i := range res.Bindings {
-		reply.AppendHeader(sip.NewHeader("Contact", contactLine(&res.Bindings[i], now)))
+		hdrs = append(hdrs, sip.NewHeader("Contact", contactLine(&res.Bindings[i], now)))
 	}
 	for _, p := range res.Path {
-		reply.AppendHeader(sip.NewHeader("Path", p))
+		hdrs = append(hdrs, sip.NewHeader("Path", p))
 	}
 	if res.Outbound {
-		reply.AppendHeader(sip.NewHeader("Require", "outbound"))
+		hdrs = append(hdrs, sip.NewHeader("Require", "outbound"))
 	}
-	reply.AppendHeader(supportedHeader)
-	reply.AppendHeader(r.date(now))
-	return reply, nil
+	return append(hdrs, supportedHeader, r.date(now))
 }
 
 // supportedHeader is the Supported header of every 200 OK. sipgo never

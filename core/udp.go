@@ -155,6 +155,7 @@ func (l *udpListener) worker(i int) {
 	yield := func() { l.yield(i) }
 	rr := l.raw.newRecv(buf)
 	var spare *Msg // the last request's Msg, when nothing kept it
+	var name addrName
 	for {
 		<-l.reader
 		l.held[i].Store(true)
@@ -174,7 +175,7 @@ func (l *udpListener) worker(i int) {
 				continue
 			}
 			l.busy[i].Store(int64(time.Since(l.epoch)) | 1)
-			spare = l.handle(buf[:n], src, yield, spare)
+			spare = l.handle(buf[:n], src, name.of(src), yield, spare)
 			l.busy[i].Store(0)
 			if !l.held[i].Load() {
 				break // the role went to another worker: queue for one again
@@ -183,10 +184,27 @@ func (l *udpListener) worker(i int) {
 	}
 }
 
-// handle parses, routes and answers one datagram. It builds the request's
-// Msg in spare when there is one, and returns the Msg the next datagram
-// may reuse: this one, unless something retained it (Msg.Retain), or nil.
-func (l *udpListener) handle(data []byte, src netip.AddrPort, yield func(), spare *Msg) *Msg {
+// addrName is a worker's last source address and its string. Requests
+// mostly come from few addresses (an edge proxy, an SBC, phones behind
+// one NAT), so the string is made when the source changes instead of for
+// every datagram.
+type addrName struct {
+	ap netip.AddrPort
+	s  string
+}
+
+func (a *addrName) of(ap netip.AddrPort) string {
+	if a.s == "" || ap != a.ap {
+		a.ap, a.s = ap, ap.String()
+	}
+	return a.s
+}
+
+// handle parses, routes and answers one datagram from src, srcName as a
+// string. It builds the request's Msg in spare when there is one, and
+// returns the Msg the next datagram may reuse: this one, unless something
+// retained it (Msg.Retain), or nil.
+func (l *udpListener) handle(data []byte, src netip.AddrPort, srcName string, yield func(), spare *Msg) *Msg {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return spare // keep-alive (RFC 5626 CRLF) or padding
 	}
@@ -198,7 +216,7 @@ func (l *udpListener) handle(data []byte, src netip.AddrPort, yield func(), spar
 	req, ok := msg.(*sip.Request)
 	if !ok {
 		if res, ok := msg.(*sip.Response); ok {
-			res.SetSource(src.String())
+			res.SetSource(srcName)
 			res.SetTransport("UDP")
 			l.eng.HandleResponse(res, "udp")
 		}
@@ -209,7 +227,7 @@ func (l *udpListener) handle(data []byte, src netip.AddrPort, yield func(), spar
 		l.drop(src, errors.New("no Via: nowhere to reply"))
 		return spare
 	}
-	req.SetSource(src.String())
+	req.SetSource(srcName)
 	req.SetTransport("UDP")
 	req.Laddr = l.local
 	m := spare

@@ -107,6 +107,34 @@ func TestUDPListener(t *testing.T) {
 	}
 }
 
+// TestUDPSources: requests from two sources in turn, to one worker, each
+// see their own source and are answered there.
+func TestUDPSources(t *testing.T) {
+	addr := startUDP(t, routerFunc(func(m *core.Msg) error {
+		return m.Reply(200, "OK", sip.NewHeader("X-Source", m.SourceAddr()))
+	}))
+	dst, _ := net.ResolveUDPAddr("udp", addr)
+	a, b := udpConn(t), udpConn(t)
+	for i := range 6 {
+		c := a
+		if i%3 == 2 {
+			c = b
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		if _, err := c.WriteToUDP([]byte(register(port+1, "s"+strconv.Itoa(i), true)), dst); err != nil {
+			t.Fatal(err)
+		}
+		res := readReply(t, c)
+		want := c.LocalAddr().String()
+		if got := res.GetHeader("X-Source"); got == nil || got.Value() != want {
+			t.Fatalf("request %d from %s: the script saw %v", i, want, got)
+		}
+		if rport, _ := res.Via().Params.Get("rport"); rport != strconv.Itoa(port) {
+			t.Fatalf("request %d: rport=%s, want %d", i, rport, port)
+		}
+	}
+}
+
 func TestUDPMissingHeaders(t *testing.T) {
 	routed := make(chan string, 4)
 	addr := startUDP(t, routerFunc(func(m *core.Msg) error {

@@ -132,19 +132,7 @@ func (m *Msg) writeTopVia(w *bytes.Buffer, via *sip.ViaHeader) int {
 			dstPort = m.SrcPort
 		}
 	}
-	w.WriteString(via.Name())
-	w.WriteString(": ")
-	w.WriteString(via.ProtocolName)
-	w.WriteByte('/')
-	w.WriteString(via.ProtocolVersion)
-	w.WriteByte('/')
-	w.WriteString(via.Transport)
-	w.WriteByte(' ')
-	writeHost(w, via.Host)
-	if via.Port > 0 {
-		w.WriteByte(':')
-		writeInt(w, int64(via.Port))
-	}
+	writeSentBy(w, via)
 	for _, kv := range via.Params {
 		if setRport && kv.K == "rport" || setReceived && kv.K == "received" {
 			continue // replaced below, at the end, as Remove and Add do

@@ -135,18 +135,25 @@ func FuzzWriteReply(f *testing.F) {
 	})
 }
 
-// TestWriteReplyAllocations: the registrar's 200 OK is written without an
-// allocation.
-func TestWriteReplyAllocations(t *testing.T) {
+// registerReply returns a phone's REGISTER as the UDP listener passes it
+// on, and the Contact a registrar's 200 OK adds.
+func registerReply(tb testing.TB) (*sip.Request, []sip.Header) {
+	tb.Helper()
 	req, err := sipparse.ParseRequest([]byte(wireSeeds[0]))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	req.SetSource("192.0.2.10:5060")
 	req.SetTransport("UDP")
+	return req, []sip.Header{sip.NewHeader("Contact", "<sip:alice@192.0.2.10:5060>;expires=3600")}
+}
+
+// TestWriteReplyAllocations: the registrar's 200 OK is written without an
+// allocation.
+func TestWriteReplyAllocations(t *testing.T) {
+	req, hdrs := registerReply(t)
 	m := NewMsg(req, nil)
 	m.Server = "locus"
-	hdrs := []sip.Header{sip.NewHeader("Contact", "<sip:alice@192.0.2.10:5060>;expires=3600")}
 	var w bytes.Buffer
 	if n := testing.AllocsPerRun(100, func() { w.Reset(); m.writeReply(&w, 200, "OK", hdrs) }); n != 0 {
 		t.Fatalf("%v allocations per reply", n)
@@ -219,13 +226,7 @@ func TestUDPReplyPath(t *testing.T) {
 // BenchmarkReply compares the UDP listener's direct reply with a
 // sip.Response built and serialised, for a registrar's 200 OK.
 func BenchmarkReply(b *testing.B) {
-	req, err := sipparse.ParseRequest([]byte(wireSeeds[0]))
-	if err != nil {
-		b.Fatal(err)
-	}
-	req.SetSource("192.0.2.10:5060")
-	req.SetTransport("UDP")
-	hdrs := []sip.Header{sip.NewHeader("Contact", "<sip:alice@192.0.2.10:5060>;expires=3600")}
+	req, hdrs := registerReply(b)
 	var w bytes.Buffer
 	b.Run("response", func(b *testing.B) {
 		for b.Loop() {

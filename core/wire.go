@@ -54,19 +54,7 @@ func WriteMessage(w *bytes.Buffer, msg sip.Message) {
 func writeHeader(w *bytes.Buffer, h sip.Header) {
 	switch h := h.(type) {
 	case *sip.ViaHeader:
-		w.WriteString(h.Name())
-		w.WriteString(": ")
-		w.WriteString(h.ProtocolName)
-		w.WriteByte('/')
-		w.WriteString(h.ProtocolVersion)
-		w.WriteByte('/')
-		w.WriteString(h.Transport)
-		w.WriteByte(' ')
-		writeHost(w, h.Host)
-		if h.Port > 0 {
-			w.WriteByte(':')
-			writeInt(w, int64(h.Port))
-		}
+		writeSentBy(w, h)
 		if len(h.Params) > 0 {
 			w.WriteByte(';')
 			writeParams(w, h.Params, ';')
@@ -106,6 +94,23 @@ func writeHeader(w *bytes.Buffer, h sip.Header) {
 		// and Value are cheap for them, and StringWrite is the same for
 		// any other type.
 		h.StringWrite(w)
+	}
+}
+
+// writeSentBy writes a Via up to its parameters: "Via: SIP/2.0/UDP host:port".
+func writeSentBy(w *bytes.Buffer, h *sip.ViaHeader) {
+	w.WriteString(h.Name())
+	w.WriteString(": ")
+	w.WriteString(h.ProtocolName)
+	w.WriteByte('/')
+	w.WriteString(h.ProtocolVersion)
+	w.WriteByte('/')
+	w.WriteString(h.Transport)
+	w.WriteByte(' ')
+	writeHost(w, h.Host)
+	if h.Port > 0 {
+		w.WriteByte(':')
+		writeInt(w, int64(h.Port))
 	}
 }
 

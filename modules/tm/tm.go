@@ -61,7 +61,6 @@ type branch struct {
 	id     string
 	req    *sip.Request
 	target core.Target
-	src    core.Branch
 
 	state     int // calling, proceeding, completed
 	res       *sip.Response
@@ -386,8 +385,10 @@ func (t *TM) Relay(ctx context.Context, m *core.Msg) int {
 	}
 
 	targets := make([]core.Branch, 0, 1+len(m.Branches))
-	main := core.Branch{URI: m.Req.Recipient.String(), Dst: m.DstURI, ConnID: m.DstConn}
-	if b := m.Binding; b != nil && b.URI == main.URI {
+	// The main branch goes to the Request-URI as it is (URI left empty):
+	// no round trip through a string.
+	main := core.Branch{Dst: m.DstURI, ConnID: m.DstConn}
+	if b := m.Binding; b != nil && b.URI == m.Req.Recipient.String() {
 		main.Path, main.RUID, main.AOR, main.Table, main.Instance = b.Path, b.RUID, b.AOR, b.Table, b.Instance
 	}
 	targets = append(targets, main)
@@ -434,11 +435,15 @@ func (t *TM) invite(req *sip.Request) *txn {
 func (x *txn) addBranch(ctx context.Context, tg core.Branch) int {
 	t := x.tm
 	out := t.outbound()
-	b := &branch{t: x, src: tg}
+	b := &branch{t: x}
 	req, target, err := t.branchRequest(ctx, x.m, tg)
 	code := 0
 	if err != nil || out == nil {
-		t.log.Warn("branch not sent", "uri", tg.URI, "error", err)
+		uri := tg.URI
+		if uri == "" {
+			uri = x.m.Req.Recipient.String()
+		}
+		t.log.Warn("branch not sent", "uri", uri, "error", err)
 		code = 503
 	} else {
 		b.req, b.target = req, target
@@ -507,7 +512,7 @@ func (x *txn) localResponse(code int) *sip.Response {
 }
 
 // branchRequest builds the copy of the request for one target: its
-// Request-URI, the route set from the binding's Path, Max-Forwards,
+// Request-URI (the request's own when tg.URI is empty), the route set from the binding's Path, Max-Forwards,
 // Record-Route and locus's Via; and where it goes (RFC 3261 §16.6).
 func (t *TM) branchRequest(ctx context.Context, m *core.Msg, tg core.Branch) (*sip.Request, core.Target, error) {
 	req := copyRequest(m.Req)
@@ -787,7 +792,7 @@ func (b *branch) retransmitCancel() {
 // forwardStateless sends an ACK for a 2xx, or a CANCEL locus has no
 // transaction for, to its next hop with locus's Via (RFC 3261 §16.11).
 func (t *TM) forwardStateless(ctx context.Context, m *core.Msg) int {
-	tg := core.Branch{URI: m.Req.Recipient.String(), Dst: m.DstURI, ConnID: m.DstConn}
+	tg := core.Branch{Dst: m.DstURI, ConnID: m.DstConn} // to the Request-URI as it is
 	m.StampVia()
 	req, target, err := t.branchRequest(ctx, m, tg)
 	if err != nil {

@@ -261,44 +261,31 @@ func (m *Msg) newResponse(code int, reason string) *sip.Response {
 	req := m.Req
 	// Always SIP/2.0 (RFC 3261 §7.2), whatever the request line said.
 	res := sip.NewResponse(code, reason)
-	if req.Method != sip.REGISTER && req.Method != sip.ACK &&
-		((code >= 180 && code < 300) || (req.Method == sip.INVITE && code > 100 && code < 200)) {
+	if copiesRecordRoute(req.Method, code) {
 		for _, h := range req.GetHeaders("Record-Route") {
 			res.AppendHeader(h)
 		}
 	}
 	dstPort := 0
-	i := 0 // index among the Via headers
-	for _, h := range req.Headers() {
-		if !isVia(h.Name()) {
-			continue
-		}
-		i++
-		via, ok := h.(*sip.ViaHeader)
-		if i > 1 || !ok {
+	eachVia(req, func(h sip.Header, top *sip.ViaHeader) {
+		if top == nil {
 			res.AppendHeader(h)
-			continue
+			return
 		}
-		via = cloneVia(via)
-		dstPort = via.Port
-		if m.SrcIP != "" {
-			rport, hasRport := via.Params.Get("rport")
-			if m.ForceRport {
-				rport, hasRport = "", true
-			}
-			if hasRport && rport == "" {
-				// RFC 3581: answer to the source port and say so.
-				via.Params.Remove("rport")
-				via.Params.Add("rport", strconv.Itoa(m.SrcPort))
-				dstPort = m.SrcPort
-			}
-			if !via.Params.Has("received") && !sameHost(via.Host, m.SrcIP) || hasRport && rport == "" {
-				via.Params.Remove("received")
-				via.Params.Add("received", m.SrcIP)
-			}
+		via := cloneVia(top)
+		var setRport, setReceived bool
+		dstPort, setRport, setReceived = m.topViaReply(top)
+		if setRport {
+			// RFC 3581: answer to the source port and say so.
+			via.Params.Remove("rport")
+			via.Params.Add("rport", strconv.Itoa(m.SrcPort))
+		}
+		if setReceived {
+			via.Params.Remove("received")
+			via.Params.Add("received", m.SrcIP)
 		}
 		res.AppendHeader(via)
-	}
+	})
 	if h := req.From(); h != nil {
 		res.AppendHeader(h)
 	}
@@ -323,15 +310,69 @@ func (m *Msg) newResponse(code int, reason string) *sip.Response {
 	}
 	res.SetTransport(req.Transport())
 	if m.SrcIP != "" {
-		if dstPort == 0 {
-			dstPort = int(sip.DefaultPort(req.Transport()))
-		}
-		if m.Transport != "udp" {
-			dstPort = m.SrcPort // streams answer on the connection
-		}
-		res.SetDestination(joinHostPort(m.SrcIP, dstPort))
+		res.SetDestination(joinHostPort(m.SrcIP, m.replyPort(dstPort)))
 	}
 	return res
+}
+
+// replyPort is the port a reply goes to, given the one topViaReply chose
+// (0 when the Via has none): the transport's default port then, and on a
+// stream the connection's source port whatever the Via says.
+func (m *Msg) replyPort(viaPort int) int {
+	if m.Transport != "udp" {
+		return m.SrcPort // streams answer on the connection
+	}
+	if viaPort == 0 {
+		return int(sip.DefaultPort(m.Req.Transport()))
+	}
+	return viaPort
+}
+
+// copiesRecordRoute reports whether a reply with code to a request of
+// method carries the request's Record-Route headers (RFC 3261 §12.1.1:
+// replies that establish a dialog, early or not).
+func copiesRecordRoute(method sip.RequestMethod, code int) bool {
+	return method != sip.REGISTER && method != sip.ACK &&
+		((code >= 180 && code < 300) || (method == sip.INVITE && code > 100 && code < 200))
+}
+
+// eachVia calls fn with the request's Via headers in order; top is the
+// first one when it is a parsed *sip.ViaHeader, which a reply changes,
+// and nil for every other.
+func eachVia(req *sip.Request, fn func(h sip.Header, top *sip.ViaHeader)) {
+	first := true
+	for _, h := range req.Headers() {
+		if !isVia(h.Name()) {
+			continue
+		}
+		var top *sip.ViaHeader
+		if first {
+			top, _ = h.(*sip.ViaHeader)
+			first = false
+		}
+		fn(h, top)
+	}
+}
+
+// topViaReply says what a reply does to the request's top Via (RFC 3261
+// §18.2.1, RFC 3581): add received when the sender's address is not the
+// sent-by host, fill in rport when asked for (then received too). port is
+// where the reply goes: the source port with rport, else the Via's.
+func (m *Msg) topViaReply(via *sip.ViaHeader) (port int, setRport, setReceived bool) {
+	port = max(via.Port, 0)
+	if m.SrcIP == "" {
+		return port, false, false
+	}
+	rport, hasRport := via.Params.Get("rport")
+	if m.ForceRport {
+		rport, hasRport = "", true
+	}
+	setRport = hasRport && rport == ""
+	setReceived = !via.Params.Has("received") && !sameHost(via.Host, m.SrcIP) || setRport
+	if setRport {
+		port = m.SrcPort
+	}
+	return port, setRport, setReceived
 }
 
 // isVia reports sip.HeaderToLower(name) == "via" without lower-casing

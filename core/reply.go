@@ -43,26 +43,19 @@ func (m *Msg) writeReply(w *bytes.Buffer, code int, reason string, hdrs []sip.He
 	w.WriteByte(' ')
 	w.WriteString(reason)
 	w.WriteString("\r\n")
-	if req.Method != sip.REGISTER && req.Method != sip.ACK &&
-		((code >= 180 && code < 300) || (req.Method == sip.INVITE && code > 100 && code < 200)) {
+	if copiesRecordRoute(req.Method, code) {
 		for _, h := range req.GetHeaders("Record-Route") {
 			writeLine(w, h)
 		}
 	}
 	dstPort := 0
-	i := 0 // index among the Via headers
-	for _, h := range req.Headers() {
-		if !isVia(h.Name()) {
-			continue
-		}
-		i++
-		via, ok := h.(*sip.ViaHeader)
-		if i > 1 || !ok {
+	eachVia(req, func(h sip.Header, top *sip.ViaHeader) {
+		if top == nil {
 			writeLine(w, h)
-			continue
+			return
 		}
-		dstPort = m.writeTopVia(w, via)
-	}
+		dstPort = m.writeTopVia(w, top)
+	})
 	if h := req.From(); h != nil {
 		writeLine(w, h)
 	}
@@ -102,16 +95,7 @@ func (m *Msg) writeReply(w *bytes.Buffer, code int, reason string, hdrs []sip.He
 		writeLine(w, h)
 	}
 	w.WriteString("Content-Length: 0\r\n\r\n")
-	if m.SrcIP == "" {
-		return dstPort
-	}
-	if dstPort == 0 {
-		dstPort = int(sip.DefaultPort(req.Transport()))
-	}
-	if m.Transport != "udp" {
-		dstPort = m.SrcPort
-	}
-	return dstPort
+	return m.replyPort(dstPort)
 }
 
 // writeTopVia writes the request's top Via as a reply carries it (RFC
@@ -119,19 +103,7 @@ func (m *Msg) writeReply(w *bytes.Buffer, code int, reason string, hdrs []sip.He
 // the sent-by host, and rport filled in when asked for. It returns the
 // Via's port, or the source port when rport was asked for.
 func (m *Msg) writeTopVia(w *bytes.Buffer, via *sip.ViaHeader) int {
-	dstPort := max(via.Port, 0)
-	var setRport, setReceived bool
-	if m.SrcIP != "" {
-		rport, hasRport := via.Params.Get("rport")
-		if m.ForceRport {
-			rport, hasRport = "", true
-		}
-		setRport = hasRport && rport == ""
-		setReceived = !via.Params.Has("received") && !sameHost(via.Host, m.SrcIP) || setRport
-		if setRport {
-			dstPort = m.SrcPort
-		}
-	}
+	dstPort, setRport, setReceived := m.topViaReply(via)
 	writeSentBy(w, via)
 	for _, kv := range via.Params {
 		if setRport && kv.K == "rport" || setReceived && kv.K == "received" {

@@ -107,11 +107,7 @@ func writeSentBy(w *bytes.Buffer, h *sip.ViaHeader) {
 	w.WriteByte('/')
 	w.WriteString(h.Transport)
 	w.WriteByte(' ')
-	writeHost(w, h.Host)
-	if h.Port > 0 {
-		w.WriteByte(':')
-		writeInt(w, int64(h.Port))
-	}
+	writeHostPort(w, h.Host, h.Port)
 }
 
 // writeNameAddr writes a From, To or Contact value: ["name" ]<uri>[;params].
@@ -153,11 +149,7 @@ func writeURI(w *bytes.Buffer, uri *sip.Uri) {
 		}
 		w.WriteByte('@')
 	}
-	writeHost(w, uri.Host)
-	if uri.Port > 0 {
-		w.WriteByte(':')
-		writeInt(w, int64(uri.Port))
-	}
+	writeHostPort(w, uri.Host, uri.Port)
 	if len(uri.UriParams) > 0 {
 		w.WriteByte(';')
 		writeParams(w, uri.UriParams, ';')
@@ -165,6 +157,15 @@ func writeURI(w *bytes.Buffer, uri *sip.Uri) {
 	if len(uri.Headers) > 0 {
 		w.WriteByte('?')
 		writeParams(w, uri.Headers, '&')
+	}
+}
+
+// writeHostPort writes host, and ":port" when port is set.
+func writeHostPort(w *bytes.Buffer, host string, port int) {
+	writeHost(w, host)
+	if port > 0 {
+		w.WriteByte(':')
+		writeInt(w, int64(port))
 	}
 }
 

@@ -291,7 +291,8 @@ sampler() {
 		m=$(mem_kb "$srv" 2>/dev/null || echo 0)
 		[ "${m:-0}" -gt "$max" ] && max=$m
 		if [ "$i" -eq "$half" ]; then heap=$(heap_mb "$srv"); gor=$(goroutines "$srv"); fi
-		echo "$max $heap $gor" > "$3"
+		# Replaced whole: a sampler stopped mid-write leaves the last sample.
+		echo "$max $heap $gor" > "$3.tmp" && mv -f "$3.tmp" "$3"
 		i=$((i + 1))
 		sleep 0.5
 	done
@@ -322,6 +323,7 @@ step() {
 	local scen=$1 label=$2 rate=$3 calls=$4 srv=$5 xml=$6 csv=$7 per=$8
 	local dir="$OUT/$scen-$label-$srv" pids t0 t1 w0 w1
 	pids=$(server_pids "$srv")
+	rm -f "$OUT/sample"
 	sampler "$srv" "$((calls / rate))" "$OUT/sample" &
 	SAMPLER_PID=$!
 	# shellcheck disable=SC2086
@@ -334,7 +336,8 @@ step() {
 	kill "$SAMPLER_PID" 2>/dev/null || true
 	wait "$SAMPLER_PID" 2>/dev/null || true
 	SAMPLER_PID=""
-	read -r mem_max heap_mid gor_mid < "$OUT/sample" || true
+	mem_max="" heap_mid="" gor_mid=""
+	read -r mem_max heap_mid gor_mid < "$OUT/sample" 2>/dev/null || true
 	sleep 1
 	local mem_rest heap_rest gor_rest
 	mem_rest=$(mem_kb "$srv")

@@ -34,8 +34,11 @@ func (l *udpListener) reply(m *Msg, code int, reason string, hdrs []sip.Header) 
 
 // writeReply writes what WriteMessage writes for the reply NewReply
 // builds, with hdrs and a Content-Length of 0 appended (hdrs and
-// ReplyHeaders have none), and returns the port to send it to. It follows
-// newResponse line by line: a change to one is a change to both.
+// ReplyHeaders have none), and returns the port to send it to. It takes
+// newResponse's decisions from the same helpers (copiesRecordRoute,
+// eachVia, topViaReply, replyPort) and writes the headers in its order:
+// a header added to one must be added to the other, or
+// TestWriteReplyMatchesReply fails.
 func (m *Msg) writeReply(w *bytes.Buffer, code int, reason string, hdrs []sip.Header) int {
 	req := m.Req
 	w.WriteString("SIP/2.0 ")

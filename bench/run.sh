@@ -532,7 +532,7 @@ report() {
 		echo "| --- | --- | ---: | ---: | --- | --- |"
 		# With REPEAT > 1: the median of the ratios of the runs paired in
 		# order (the first of locus with the first of Kamailio, ...), and
-		# their range.
+		# their range; p99 and memory are the medians of each server's runs.
 		awk -F'\t' 'function med(x, m,   i, j, t) {
 				for (i = 2; i <= m; i++) for (j = i; j > 1 && x[j - 1] > x[j]; j--) {t = x[j]; x[j] = x[j - 1]; x[j - 1] = t}
 				return m % 2 ? x[(m + 1) / 2] : (x[m / 2] + x[m / 2 + 1]) / 2 }
@@ -541,12 +541,14 @@ report() {
 					x[j] = r; if (j == 1 || r < lo) lo = r; if (j == 1 || r > hi) hi = r}
 				return m > 1 ? sprintf("%.2f (%.2f–%.2f)", med(x, m), lo, hi) : sprintf("%.2f", x[1]) }
 			{k = $1 "|" $2; if (!(k in seen)) {seen[k] = 1; keys[++n] = k}
-			c = ++cnt[k, $3]; cpu[k, $3, c] = $7; ach[k, $3, c] = $4; p99[k, $3] = $10; mem[k, $3] = $11}
+			c = ++cnt[k, $3]; cpu[k, $3, c] = $7; ach[k, $3, c] = $4; p99[k, $3, c] = $10; mem[k, $3, c] = $11}
+			function mid(v, k, s, m,   j, x) {for (j = 1; j <= m; j++) {if (v[k, s, j] == "-") return "-"; x[j] = v[k, s, j] + 0}
+				return med(x, m)}
 			END {for (i = 1; i <= n; i++) {k = keys[i]; split(k, a, "|")
 				m = cnt[k, "locus"] < cnt[k, "kamailio"] ? cnt[k, "locus"] : cnt[k, "kamailio"]
 				if (m == 0) continue
 				printf "| %s | %s | %s | %s | %s vs %s | %s vs %s |\n", a[1], a[2], ratio(cpu, k, m), ratio(ach, k, m),
-					p99[k, "locus"], p99[k, "kamailio"], mem[k, "locus"], mem[k, "kamailio"]}}' "$ROWS"
+					mid(p99, k, "locus", m), mid(p99, k, "kamailio", m), mid(mem, k, "locus", m), mid(mem, k, "kamailio", m)}}' "$ROWS"
 	fi
 	if [ -s "$LATROWS" ]; then
 		echo

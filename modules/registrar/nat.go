@@ -36,7 +36,11 @@ func natFlag(p *request, c *contact) uint32 {
 	if p.viaNAT {
 		return usrloc.FlagNAT
 	}
-	ip, err := netip.ParseAddr(strings.Trim(c.uri.Host, "[]"))
+	host := strings.Trim(c.uri.Host, "[]")
+	if host == p.srcIP {
+		return 0 // the source itself, the common case: no parsing
+	}
+	ip, err := netip.ParseAddr(host)
 	if err != nil || sameAddr(ip, p.srcIP) {
 		return 0
 	}
@@ -59,6 +63,9 @@ func sameAddr(ip netip.Addr, b string) bool {
 }
 
 func sameIP(a, b string) bool {
+	if a == b {
+		return true // what the parsing below concludes too, without it
+	}
 	x, err1 := netip.ParseAddr(strings.Trim(a, "[]"))
 	y, err2 := netip.ParseAddr(strings.Trim(b, "[]"))
 	if err1 != nil || err2 != nil {

@@ -119,25 +119,24 @@ func (sh *shard) drop(t *locTable) {
 }
 
 // get returns the record of aor, whose hash is h, and whether it is in
-// collided.
+// collided; for an AoR it does not find, whether another AoR holds h, so
+// that the AoR would go to collided.
 func (t *locTable) get(h uint64, aor string) (rec record, ok, collided bool) {
-	if rec, ok := t.aors[h]; ok && recordAOR(rec.data) == aor {
+	rec, taken := t.aors[h]
+	if taken && recordAOR(rec.data) == aor {
 		return rec, true, false
 	}
 	if len(t.collided) > 0 {
-		rec, ok := t.collided[aor]
-		return rec, ok, ok
+		if rec, ok := t.collided[aor]; ok {
+			return rec, true, true
+		}
 	}
-	return record{}, false, false
+	return record{}, false, taken
 }
 
-// put stores rec, whose AoR hashes to h, where get found it (found,
-// collided), or, for a new AoR, under h unless another AoR holds h.
-func (t *locTable) put(h uint64, rec record, found, collided bool) {
-	if !found {
-		_, taken := t.aors[h]
-		collided = taken
-	}
+// put stores rec, whose AoR hashes to h, where get said (found,
+// collided): in collided, or under h.
+func (t *locTable) put(h uint64, rec record, collided bool) {
 	if !collided {
 		t.aors[h] = rec
 		return
@@ -277,7 +276,7 @@ func (s *Store) Update(_ context.Context, table, aor string, fn func(cur []usrlo
 		sh.last = t
 	}
 	rec = s.pack(aor, next)
-	t.put(h, rec, ok, collided)
+	t.put(h, rec, collided)
 	return decodeRecordInto(spare, rec.data, &s.interns), nil
 }
 

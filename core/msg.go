@@ -97,19 +97,19 @@ func NewMsg(req *sip.Request, respond Responder) *Msg {
 	if req.Laddr.IP != nil {
 		localIP = req.Laddr.IP.String()
 	}
+	srcIP, srcPort, _ := sip.ParseAddr(req.Source())
 	m := new(Msg)
-	m.init(req, respond, strings.ToLower(req.Transport()), localIP)
+	m.init(req, respond, strings.ToLower(req.Transport()), srcIP, srcPort, localIP)
 	return m
 }
 
-// init fills an empty Msg for req: transport is the lower-case protocol
-// and localIP the receiving address as a string ("" when unknown), which
-// a listener knows without formatting them per request.
-func (m *Msg) init(req *sip.Request, respond Responder, transport, localIP string) {
+// init fills an empty Msg for req: transport is the lower-case protocol,
+// srcIP and srcPort the source address ("" and 0 when unknown), localIP
+// the receiving address as a string ("" when unknown), all of which a
+// listener knows without formatting or parsing them per request.
+func (m *Msg) init(req *sip.Request, respond Responder, transport, srcIP string, srcPort int, localIP string) {
 	m.Req, m.respond, m.Transport = req, respond, transport
-	if host, port, err := sip.ParseAddr(req.Source()); err == nil {
-		m.SrcIP, m.SrcPort = host, port
-	}
+	m.SrcIP, m.SrcPort = srcIP, srcPort
 	if localIP != "" {
 		m.LocalIP, m.LocalPort = localIP, req.Laddr.Port
 	}

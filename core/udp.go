@@ -175,7 +175,7 @@ func (l *udpListener) worker(i int) {
 				continue
 			}
 			l.busy[i].Store(int64(time.Since(l.epoch)) | 1)
-			spare = l.handle(buf[:n], src, name.of(src), yield, spare)
+			spare = l.handle(buf[:n], name.of(src), yield, spare)
 			l.busy[i].Store(0)
 			if !l.held[i].Load() {
 				break // the role went to another worker: queue for one again
@@ -184,27 +184,31 @@ func (l *udpListener) worker(i int) {
 	}
 }
 
-// addrName is a worker's last source address and its string. Requests
+// addrName is a worker's last source address as the strings a request
+// carries: "ip:port" (its Source) and the IP alone (Msg.SrcIP). Requests
 // mostly come from few addresses (an edge proxy, an SBC, phones behind
-// one NAT), so the string is made when the source changes instead of for
-// every datagram.
+// one NAT), so the strings are made when the source changes instead of
+// for every datagram.
 type addrName struct {
 	ap netip.AddrPort
-	s  string
+	s  string // ap as "ip:port", "[ip]:port" for IPv6
+	ip string // ap's IP, without brackets
 }
 
-func (a *addrName) of(ap netip.AddrPort) string {
+func (a *addrName) of(ap netip.AddrPort) *addrName {
 	if a.s == "" || ap != a.ap {
 		a.ap, a.s = ap, ap.String()
+		a.ip, _, _ = sip.ParseAddr(a.s)
 	}
-	return a.s
+	return a
 }
 
-// handle parses, routes and answers one datagram from src, srcName as a
-// string. It builds the request's Msg in spare when there is one, and
-// returns the Msg the next datagram may reuse: this one, unless something
-// retained it (Msg.Retain), or nil.
-func (l *udpListener) handle(data []byte, src netip.AddrPort, srcName string, yield func(), spare *Msg) *Msg {
+// handle parses, routes and answers one datagram from src. It builds the
+// request's Msg in spare when there is one, and returns the Msg the next
+// datagram may reuse: this one, unless something retained it
+// (Msg.Retain), or nil.
+func (l *udpListener) handle(data []byte, from *addrName, yield func(), spare *Msg) *Msg {
+	src := from.ap
 	if len(bytes.TrimSpace(data)) == 0 {
 		return spare // keep-alive (RFC 5626 CRLF) or padding
 	}
@@ -216,7 +220,7 @@ func (l *udpListener) handle(data []byte, src netip.AddrPort, srcName string, yi
 	req, ok := msg.(*sip.Request)
 	if !ok {
 		if res, ok := msg.(*sip.Response); ok {
-			res.SetSource(srcName)
+			res.SetSource(from.s)
 			res.SetTransport("UDP")
 			l.eng.HandleResponse(res, "udp")
 		}
@@ -227,14 +231,14 @@ func (l *udpListener) handle(data []byte, src netip.AddrPort, srcName string, yi
 		l.drop(src, errors.New("no Via: nowhere to reply"))
 		return spare
 	}
-	req.SetSource(srcName)
+	req.SetSource(from.s)
 	req.SetTransport("UDP")
 	req.Laddr = l.local
 	m := spare
 	if m == nil {
 		m = new(Msg)
 	}
-	m.init(req, l.respondFn, "udp", l.localIP)
+	m.init(req, l.respondFn, "udp", from.ip, int(src.Port()), l.localIP)
 	m.yield, m.udp, m.src = yield, l, src
 	if req.CSeq() == nil || req.CallID() == nil || req.From() == nil || req.To() == nil {
 		// What no transaction can be built from gets a stateless 400, as

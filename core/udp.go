@@ -14,6 +14,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/locus-sip/locus/core/sipparse"
+	"github.com/locus-sip/locus/internal/watch"
 )
 
 // udpListener serves one UDP socket with a fixed set of workers, each
@@ -47,8 +48,10 @@ type udpListener struct {
 	// socket and keeps it while it handles what it read, so that under
 	// load one goroutine reads, routes and replies without waking another
 	// per datagram. It hands its role on when the request is about to
-	// block (Msg.Blocking), or watch takes it after handoffAfter.
+	// block (Msg.Blocking), or the watch takes it after handoffAfter.
 	reader chan struct{}
+	// watch runs handOn while a worker handles a request.
+	watch *watch.Watch
 	// held[i] is true while worker i owns a reader role; busy[i] is when
 	// it started handling its current datagram (ns since epoch), 0 when
 	// it is not handling one.
@@ -66,8 +69,7 @@ type udpListener struct {
 }
 
 // handoffAfter is how long a worker may handle one request before
-// another worker takes over reading the socket; it is also the period of
-// the watch.
+// another worker takes over reading the socket.
 const handoffAfter = 20 * time.Millisecond
 
 // udpReaders is the number of workers reading a UDP socket at once: one
@@ -107,6 +109,7 @@ func newUDPListener(conn *net.UDPConn, eng *Engine, log *slog.Logger, workers in
 	l.held = make([]atomic.Bool, workers)
 	l.busy = make([]atomic.Int64, workers)
 	l.epoch = time.Now()
+	l.watch = watch.New(handoffAfter, l.handOn)
 	return l
 }
 
@@ -115,10 +118,8 @@ func (l *udpListener) serve() {
 		l.wg.Add(1)
 		go l.worker(i)
 	}
-	done := make(chan struct{})
-	go l.watch(done)
 	l.wg.Wait()
-	close(done)
+	l.watch.Stop()
 }
 
 // yield gives worker i's reader role to the next worker, at most once
@@ -129,24 +130,29 @@ func (l *udpListener) yield(i int) {
 	}
 }
 
-// watch hands on the reader role of a worker stuck on one request for
-// longer than handoffAfter, for whatever blocks without Msg.Blocking.
-func (l *udpListener) watch(done <-chan struct{}) {
-	t := time.NewTicker(handoffAfter)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
+// handOn hands on the reader role of a worker stuck on one request for
+// longer than handoffAfter, for whatever blocks without Msg.Blocking. It
+// returns how long until the next busy worker would be stuck, 0 when none
+// is busy: the watch is armed only while requests are handled, so an idle
+// listener sets no timer.
+func (l *udpListener) handOn() time.Duration {
+	now := int64(time.Since(l.epoch))
+	var next time.Duration
+	for i := range l.busy {
+		s := l.busy[i].Load()
+		if s <= 0 {
+			continue
 		}
-		now := int64(time.Since(l.epoch))
-		for i := range l.busy {
-			if s := l.busy[i].Load(); s > 0 && now-s > int64(handoffAfter) {
-				l.yield(i)
-			}
+		left := time.Duration(int64(handoffAfter) - (now - s))
+		if left <= 0 {
+			l.yield(i)
+			continue // its role is gone: nothing more to watch
+		}
+		if next == 0 || left < next {
+			next = left
 		}
 	}
+	return next
 }
 
 func (l *udpListener) worker(i int) {
@@ -175,6 +181,7 @@ func (l *udpListener) worker(i int) {
 				continue
 			}
 			l.busy[i].Store(int64(time.Since(l.epoch)) | 1)
+			l.watch.Arm()
 			spare = l.handle(buf[:n], name.of(src), yield, spare)
 			l.busy[i].Store(0)
 			if !l.held[i].Load() {

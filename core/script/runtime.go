@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/locus-sip/locus/core"
+	"github.com/locus-sip/locus/internal/watch"
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
 )
@@ -63,11 +64,12 @@ type Runtime struct {
 	nextID  atomic.Uint64
 	reload  sync.Mutex // serialises reloads
 	epoch   time.Time
-	stop    chan struct{}
 	stopped sync.Once
 
 	liveMu sync.Mutex
 	live   map[*state]struct{}
+	// watch runs cancelOverdue while routes run.
+	watch *watch.Watch
 
 	reloads        atomic.Uint64
 	reloadFailures atomic.Uint64
@@ -91,7 +93,6 @@ func New(opts Options) (*Runtime, error) {
 		opts:  opts,
 		log:   opts.Log.With("module", "script"),
 		epoch: time.Now(),
-		stop:  make(chan struct{}),
 		live:  map[*state]struct{}{},
 	}
 	src, err := os.ReadFile(opts.File)
@@ -104,7 +105,7 @@ func New(opts Options) (*Runtime, error) {
 	}
 	r.cur.Store(g)
 	r.log.Info("script loaded", "file", opts.File, "generation", g.ID, "hash", g.Hash[:12])
-	go r.watchdog()
+	r.watch = watch.New(opts.Timeout, r.cancelOverdue)
 	return r, nil
 }
 
@@ -121,7 +122,7 @@ func (r *Runtime) Stats() (reloads, failures uint64, lastErr string) {
 // Close stops the watchdog and retires the current generation.
 func (r *Runtime) Close() {
 	r.stopped.Do(func() {
-		close(r.stop)
+		r.watch.Stop()
 		if g := r.cur.Load(); g != nil {
 			g.retire()
 		}
@@ -159,6 +160,7 @@ func (r *Runtime) Call(m *core.Msg, fn string, args ...lua.LValue) error {
 	st.env.Msg = m
 	start := int64(time.Since(r.epoch)) | 1 // never 0: 0 means idle
 	st.started.Store(start)
+	r.watch.Arm()
 	st.L.Push(lf)
 	for _, a := range args {
 		st.L.Push(a)
@@ -189,32 +191,33 @@ func (r *Runtime) Call(m *core.Msg, fn string, args ...lua.LValue) error {
 	return nil
 }
 
-// watchdog cancels states whose route overran the deadline. One ticker for
-// all states is far cheaper than a timer per request.
-func (r *Runtime) watchdog() {
-	period := r.opts.Timeout / 4
-	if period < time.Millisecond {
-		period = time.Millisecond
-	}
-	t := time.NewTicker(period)
-	defer t.Stop()
+// cancelOverdue cancels the states whose route overran the deadline and
+// returns how long until the next running route would, 0 when none runs.
+// One timer for all states, armed only while routes run, is far cheaper
+// than a timer per request, and than a ticker that wakes an idle server.
+func (r *Runtime) cancelOverdue() time.Duration {
+	now := int64(time.Since(r.epoch))
 	limit := int64(r.opts.Timeout)
-	for {
-		select {
-		case <-r.stop:
-			return
-		case <-t.C:
+	var next time.Duration
+	r.liveMu.Lock()
+	defer r.liveMu.Unlock()
+	for st := range r.live {
+		s := st.started.Load()
+		if s <= 0 {
+			continue
 		}
-		now := int64(time.Since(r.epoch))
-		r.liveMu.Lock()
-		for st := range r.live {
-			s := st.started.Load()
-			if s > 0 && now-s > limit && st.started.CompareAndSwap(s, -1) {
+		left := time.Duration(limit - (now - s))
+		if left <= 0 {
+			if st.started.CompareAndSwap(s, -1) {
 				st.cancel()
 			}
+			continue
 		}
-		r.liveMu.Unlock()
+		if next == 0 || left < next {
+			next = left
+		}
 	}
+	return next
 }
 
 // exitValue marks the error KSR.x.exit raises to stop the route.

@@ -72,8 +72,7 @@ type udpListener struct {
 // another worker takes over reading the socket. It is a safety net for
 // waits nothing announced (Msg.Blocking), not a latency target: under load
 // the watch's timer fires about once per handoffAfter, and each firing
-// wakes threads (at 20 ms, that cost a sixth of locus's CPU at 2,000
-// requests a second).
+// wakes threads.
 const handoffAfter = 50 * time.Millisecond
 
 // udpReaders is the number of workers reading a UDP socket at once: one

@@ -223,3 +223,23 @@ func TestWorkStartedDuringCheck(t *testing.T) {
 		t.Fatal("work started during a check was never checked")
 	}
 }
+
+// TestSteadyWorkFiresOncePerDelay: work that keeps starting and finishing
+// is checked about once per delay, like a ticker, however many jobs start.
+func TestSteadyWorkFiresOncePerDelay(t *testing.T) {
+	const limit = 10 * time.Millisecond
+	w := newWork(limit)
+	wt := New(limit, w.check)
+	defer wt.Stop()
+	begin := time.Now()
+	for i := 0; time.Since(begin) < 20*limit; i++ {
+		w.start(i, wt)
+		w.finish(i)
+		time.Sleep(50 * time.Microsecond)
+	}
+	n, most := w.checks.Load(), int64(time.Since(begin)/limit)+2
+	if n < 5 || n > most {
+		t.Fatalf("%d checks in %v of steady work, want about one per %v", n, time.Since(begin), limit)
+	}
+	waitDisarmed(t, wt)
+}

@@ -136,8 +136,8 @@ func (l *udpListener) yield(i int) {
 // handOn hands on the reader role of a worker stuck on one request for
 // longer than handoffAfter, for whatever blocks without Msg.Blocking. It
 // returns how long until the next busy worker would be stuck, 0 when none
-// is busy: the watch is armed only while requests are handled, so an idle
-// listener sets no timer.
+// is busy: the watch's timer runs only while requests come in, so an idle
+// listener sets none.
 func (l *udpListener) handOn() time.Duration {
 	now := int64(time.Since(l.epoch))
 	var next time.Duration

@@ -119,7 +119,7 @@ func (r *Runtime) Stats() (reloads, failures uint64, lastErr string) {
 	return r.reloads.Load(), r.reloadFailures.Load(), r.lastErr
 }
 
-// Close stops the watchdog and retires the current generation.
+// Close stops the deadline watch and retires the current generation.
 func (r *Runtime) Close() {
 	r.stopped.Do(func() {
 		r.watch.Stop()
@@ -193,7 +193,7 @@ func (r *Runtime) Call(m *core.Msg, fn string, args ...lua.LValue) error {
 
 // cancelOverdue cancels the states whose route overran the deadline and
 // returns how long until the next running route would, 0 when none runs.
-// One timer for all states, armed only while routes run, is far cheaper
+// One timer for all states, running only while routes do, is far cheaper
 // than a timer per request, and than a ticker that wakes an idle server.
 func (r *Runtime) cancelOverdue() time.Duration {
 	now := int64(time.Since(r.epoch))

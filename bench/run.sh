@@ -259,6 +259,14 @@ cpu_ticks() { # utime+stime of the processes, threads included
 	echo "$s"
 }
 
+preemptions() { # involuntary context switches of the processes' threads
+	local s=0 p
+	for p in "$@"; do
+		s=$((s + $(cat /proc/"$p"/task/*/status 2>/dev/null | awk '/^nonvoluntary_ctxt_switches:/ {n += $2} END {print n + 0}')))
+	done
+	echo "$s"
+}
+
 mem_kb() { # locus: RSS; Kamailio: PSS summed over its processes (the shm segment once)
 	local s=0 p
 	if [ "$1" = locus ]; then
@@ -321,18 +329,18 @@ run_sipp() {
 # step SCENARIO RATE_LABEL RATE CALLS SERVER XML CSV REQUESTS_PER_CALL
 step() {
 	local scen=$1 label=$2 rate=$3 calls=$4 srv=$5 xml=$6 csv=$7 per=$8
-	local dir="$OUT/$scen-$label-$srv" pids t0 t1 w0 w1
+	local dir="$OUT/$scen-$label-$srv" pids t0 t1 w0 w1 c0 c1
 	pids=$(server_pids "$srv")
 	rm -f "$OUT/sample"
 	sampler "$srv" "$((calls / rate))" "$OUT/sample" &
 	SAMPLER_PID=$!
 	# shellcheck disable=SC2086
-	t0=$(cpu_ticks $pids)
+	t0=$(cpu_ticks $pids) c0=$(preemptions $pids)
 	w0=$(date +%s%N)
 	run_sipp "$srv" "$xml" "$csv" "$rate" "$calls" "$dir"
 	w1=$(date +%s%N)
 	# shellcheck disable=SC2086
-	t1=$(cpu_ticks $pids)
+	t1=$(cpu_ticks $pids) c1=$(preemptions $pids)
 	kill "$SAMPLER_PID" 2>/dev/null || true
 	wait "$SAMPLER_PID" 2>/dev/null || true
 	SAMPLER_PID=""
@@ -356,13 +364,15 @@ step() {
 	awk -v scen="$scen" -v label="$label" -v srv="$srv" -v ok="$ok" -v failed="$failed" -v retrans="$retrans" \
 		-v ticks=$((t1 - t0)) -v hz="$HZ" -v per="$per" -v ns=$((w1 - w0)) -v pct="$pct" \
 		-v mmax="${mem_max:-0}" -v mrest="${mem_rest:-0}" -v hmid="${heap_mid:--}" -v hrest="${heap_rest:--}" \
-		-v gmid="${gor_mid:--}" -v grest="${gor_rest:--}" -v load="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
+		-v gmid="${gor_mid:--}" -v grest="${gor_rest:--}" -v load="$(cut -d' ' -f1 /proc/loadavg)" \
+		-v invol=$((c1 - c0)) 'BEGIN {
 		split(pct, p, " ")
 		cpu = ok > 0 ? ticks * 1e6 / hz / (ok * per) : 0
-		printf "%s\t%s\t%s\t%.0f\t%d\t%d\t%.1f\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\n", scen, label, srv,
-			ok / (ns / 1e9), failed, retrans, cpu, p[1], p[2], p[3], mmax / 1024, mrest / 1024, hmid, hrest, gmid, grest, load
+		pre = ok > 0 ? invol / (ok * per) : 0
+		printf "%s\t%s\t%s\t%.0f\t%d\t%d\t%.1f\t%s\t%s\t%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%.2f\n", scen, label, srv,
+			ok / (ns / 1e9), failed, retrans, cpu, p[1], p[2], p[3], mmax / 1024, mrest / 1024, hmid, hrest, gmid, grest, load, pre
 	}' >> "$ROWS"
-	tail -1 "$ROWS" | awk -F'\t' '{printf "# %-8s %-6s %-8s %6s/s failed %s retrans %s cpu %s us/req p99 %s ms mem %s MB load %s\n", $1, $2, $3, $4, $5, $6, $7, $10, $11, $17}' >&2
+	tail -1 "$ROWS" | awk -F'\t' '{printf "# %-8s %-6s %-8s %6s/s failed %s retrans %s cpu %s us/req preempted %s/req p99 %s ms mem %s MB load %s\n", $1, $2, $3, $4, $5, $6, $7, $18, $10, $11, $17}' >&2
 }
 
 scenario_files() { # sets XML, PER
@@ -522,14 +532,14 @@ report() {
 		"$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')); sipp on the same CPUs"
 	echo "$(date -u +%FT%TZ), $(($(date +%s) - START)) s, load average before $LOAD0, after $LOAD1"
 	echo
-	echo "| scenario | offered/s | server | achieved/s | failed | retrans | CPU µs/req | p50/p95/p99 ms | mem MB max/rest | heap MB mid/rest | goroutines mid/rest | load |"
-	echo "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- | --- | --- | ---: |"
-	awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %s | %s/%s/%s | %s/%s | %s/%s | %s/%s | %s |\n",
-		$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17}' "$ROWS"
+	echo "| scenario | offered/s | server | achieved/s | failed | retrans | CPU µs/req | preempted/req | p50/p95/p99 ms | mem MB max/rest | heap MB mid/rest | goroutines mid/rest | load |"
+	echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- | ---: |"
+	awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s/%s/%s | %s/%s | %s/%s | %s/%s | %s |\n",
+		$1, $2, $3, $4, $5, $6, $7, $18, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17}' "$ROWS"
 	if has locus && has kamailio; then
 		echo
-		echo "| scenario | offered/s | CPU/req locus/Kamailio | achieved locus/Kamailio | p99 ms locus vs Kamailio | mem MB locus vs Kamailio |"
-		echo "| --- | --- | ---: | ---: | --- | --- |"
+		echo "| scenario | offered/s | CPU/req locus/Kamailio | achieved locus/Kamailio | preempted/req locus vs Kamailio | p99 ms locus vs Kamailio | mem MB locus vs Kamailio |"
+		echo "| --- | --- | ---: | ---: | --- | --- | --- |"
 		# With REPEAT > 1: the median of the ratios of the runs paired in
 		# order (the first of locus with the first of Kamailio, ...), and
 		# their range; p99 and memory are the medians of each server's runs.
@@ -541,13 +551,14 @@ report() {
 					x[j] = r; if (j == 1 || r < lo) lo = r; if (j == 1 || r > hi) hi = r}
 				return m > 1 ? sprintf("%.2f (%.2f–%.2f)", med(x, m), lo, hi) : sprintf("%.2f", x[1]) }
 			{k = $1 "|" $2; if (!(k in seen)) {seen[k] = 1; keys[++n] = k}
-			c = ++cnt[k, $3]; cpu[k, $3, c] = $7; ach[k, $3, c] = $4; p99[k, $3, c] = $10; mem[k, $3, c] = $11}
+			c = ++cnt[k, $3]; cpu[k, $3, c] = $7; ach[k, $3, c] = $4; p99[k, $3, c] = $10; mem[k, $3, c] = $11; pre[k, $3, c] = $18}
 			function mid(v, k, s, m,   j, x) {for (j = 1; j <= m; j++) {if (v[k, s, j] == "-") return "-"; x[j] = v[k, s, j] + 0}
 				return med(x, m)}
 			END {for (i = 1; i <= n; i++) {k = keys[i]; split(k, a, "|")
 				m = cnt[k, "locus"] < cnt[k, "kamailio"] ? cnt[k, "locus"] : cnt[k, "kamailio"]
 				if (m == 0) continue
-				printf "| %s | %s | %s | %s | %s vs %s | %s vs %s |\n", a[1], a[2], ratio(cpu, k, m), ratio(ach, k, m),
+				printf "| %s | %s | %s | %s | %.2f vs %.2f | %s vs %s | %s vs %s |\n", a[1], a[2], ratio(cpu, k, m), ratio(ach, k, m),
+					mid(pre, k, "locus", m), mid(pre, k, "kamailio", m),
 					mid(p99, k, "locus", m), mid(p99, k, "kamailio", m), mid(mem, k, "locus", m), mid(mem, k, "kamailio", m)}}' "$ROWS"
 	fi
 	if [ -s "$LATROWS" ]; then
@@ -566,7 +577,9 @@ report() {
 	[ -n "$RELOADROW" ] && echo && echo "Reload under load (locus, two script rewrites during the reload row above): $RELOADROW."
 	echo
 	echo "CPU µs/req: utime+stime of the server's processes (all of Kamailio's) over successful SIP requests" \
-		"(auth: 2 per registration). mem: locus RSS, Kamailio PSS summed over its processes." \
+		"(auth: 2 per registration). preempted/req: involuntary context switches of the server's threads per request" \
+		"(sipp, woken by a reply on the server's CPU, taking it over; it drives much of the run-to-run spread)." \
+		"mem: locus RSS, Kamailio PSS summed over its processes." \
 		"p50/p95/p99: sipp response times, 1 ms resolution (0 = under 1 ms)."
 }
 report > "$OUT/report.md"

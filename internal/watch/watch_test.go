@@ -22,6 +22,15 @@ func newWork(limit time.Duration) *work {
 	return &work{limit: limit, started: map[int]time.Time{}, overdue: make(chan int, 100)}
 }
 
+// watched returns work and a watch of it with limit as its delay, stopped
+// when the test ends.
+func watched(t *testing.T, limit time.Duration) (*work, *Watch) {
+	w := newWork(limit)
+	wt := New(limit, w.check)
+	t.Cleanup(wt.Stop)
+	return w, wt
+}
+
 func (w *work) check() time.Duration {
 	w.checks.Add(1)
 	w.mu.Lock()
@@ -84,9 +93,7 @@ func waitDisarmed(t *testing.T, wt *Watch) {
 
 func TestOverdueWorkIsFound(t *testing.T) {
 	const limit = 20 * time.Millisecond
-	w := newWork(limit)
-	wt := New(limit, w.check)
-	defer wt.Stop()
+	w, wt := watched(t, limit)
 	begin := time.Now()
 	w.start(1, wt)
 	if d := w.waitOverdue(t, 1).Sub(begin); d < limit {
@@ -100,9 +107,7 @@ func TestOverdueWorkIsFound(t *testing.T) {
 // after the earlier one's check.
 func TestLaterWorkIsFoundOnTime(t *testing.T) {
 	const limit = 400 * time.Millisecond
-	w := newWork(limit)
-	wt := New(limit, w.check)
-	defer wt.Stop()
+	w, wt := watched(t, limit)
 	w.start(1, wt)
 	time.Sleep(limit / 2)
 	w.finish(1)
@@ -119,9 +124,7 @@ func TestLaterWorkIsFoundOnTime(t *testing.T) {
 // called; that is the point of the package.
 func TestIdleWatchDoesNotFire(t *testing.T) {
 	const limit = 5 * time.Millisecond
-	w := newWork(limit)
-	wt := New(limit, w.check)
-	defer wt.Stop()
+	w, wt := watched(t, limit)
 	for i := range 10 {
 		w.start(i, wt)
 		w.finish(i)
@@ -153,9 +156,7 @@ func TestIdleWatchDoesNotFire(t *testing.T) {
 // reported, none that finished in time is, and the watch ends unarmed.
 func TestConcurrentArms(t *testing.T) {
 	const limit = 50 * time.Millisecond
-	w := newWork(limit)
-	wt := New(limit, w.check)
-	defer wt.Stop()
+	w, wt := watched(t, limit)
 	var wg sync.WaitGroup
 	var slow atomic.Int64
 	for g := range 4 {
@@ -229,9 +230,7 @@ func TestWorkStartedDuringCheck(t *testing.T) {
 // is checked about once per delay, like a ticker, however many jobs start.
 func TestSteadyWorkFiresOncePerDelay(t *testing.T) {
 	const limit = 10 * time.Millisecond
-	w := newWork(limit)
-	wt := New(limit, w.check)
-	defer wt.Stop()
+	w, wt := watched(t, limit)
 	begin := time.Now()
 	for i := 0; time.Since(begin) < 20*limit; i++ {
 		w.start(i, wt)

@@ -79,9 +79,6 @@ func (w *Watch) fire() {
 	}
 }
 
-// Armed reports whether the timer is armed.
-func (w *Watch) Armed() bool { return w.armed.Load() }
-
 // Stop disarms the watch for good: check is not called after Stop returns,
 // except by a call already running.
 func (w *Watch) Stop() {

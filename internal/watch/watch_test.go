@@ -83,7 +83,7 @@ func (w *work) waitOverdue(t *testing.T, id int) time.Time {
 func waitDisarmed(t *testing.T, wt *Watch) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
-	for wt.Armed() {
+	for wt.armed.Load() {
 		if time.Now().After(deadline) {
 			t.Fatal("the watch is still armed with no work in flight")
 		}

@@ -36,6 +36,8 @@
 #   LOCUS_CONFIG=""          top-level YAML added to locus's configuration,
 #                            e.g. "sip: {udp_max_queue_delay: 200ms}"
 #   RESULTS=FILE             also write the tables (markdown) to FILE
+#   SIPP_CPUS=""             pin sipp to these CPUs (taskset list, e.g. 0); the servers stay
+#                            free. Unset, the kernel places sipp beside the server as it likes
 #   KEEP=1                   keep the temp dir (logs, sipp files)
 set -euo pipefail
 
@@ -64,6 +66,7 @@ KAM_CHILDREN=${KAM_CHILDREN:-2}
 KAM_LUA=${KAM_LUA:-0}
 LOCUS_ENV=${LOCUS_ENV:-}
 LOCUS_CONFIG=${LOCUS_CONFIG:-}
+SIPP_CPUS=${SIPP_CPUS:-}
 DOMAIN=bench.local
 
 LPORT=$PORT
@@ -318,7 +321,9 @@ run_sipp() {
 	local limit=$((calls / rate + 10))
 	mkdir -p "$dir"
 	# sipp exits non-zero when a call failed; the counts say so.
-	(cd "$dir" && exec timeout $((limit + 10)) sipp "127.0.0.1:$port" -sf "$xml" -inf "$csv" -key domain "$DOMAIN" \
+	local pin=()
+	[ -n "$SIPP_CPUS" ] && pin=(taskset -c "$SIPP_CPUS")
+	(cd "$dir" && exec timeout $((limit + 10)) "${pin[@]}" sipp "127.0.0.1:$port" -sf "$xml" -inf "$csv" -key domain "$DOMAIN" \
 		-r "$rate" -m "$calls" -i 127.0.0.1 -p "$sport" -timeout "${limit}s" -max_recv_loops 100000 \
 		-trace_stat -stf stat.csv -trace_rtt -rtt_freq 1000 -nostdin >/dev/null 2>&1) &
 	SIPP_PID=$!
@@ -529,7 +534,8 @@ LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 report() {
 	echo "locus $(cd "$ROOT" && git describe --tags --always --dirty 2>/dev/null || echo devel), store $STORE;" \
 		"Kamailio $(kamailio -v 2>/dev/null | awk 'NR == 1 {print $3}') ($KAM_MODE config$([ "$KAM_LUA" = 1 ] && echo ", KEMI Lua"), $KAM_CHILDREN children, ${KAM_OPTS:-no options});" \
-		"$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')); sipp on the same CPUs"
+		"$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'));" \
+		"$([ -n "$SIPP_CPUS" ] && echo "sipp pinned to CPU $SIPP_CPUS, the servers free" || echo "sipp on the same CPUs")"
 	echo "$(date -u +%FT%TZ), $(($(date +%s) - START)) s, load average before $LOAD0, after $LOAD1"
 	echo
 	echo "| scenario | offered/s | server | achieved/s | failed | retrans | CPU µs/req | preempted/req | p50/p95/p99 ms | mem MB max/rest | heap MB mid/rest | goroutines mid/rest | load |"

@@ -265,7 +265,7 @@ cpu_ticks() { # utime+stime of the processes, threads included
 preemptions() { # involuntary context switches of the processes' threads
 	local s=0 p
 	for p in "$@"; do
-		s=$((s + $(cat /proc/"$p"/task/*/status 2>/dev/null | awk '/^nonvoluntary_ctxt_switches:/ {n += $2} END {print n + 0}')))
+		s=$((s + $({ cat /proc/"$p"/task/*/status 2>/dev/null || true; } | awk '/^nonvoluntary_ctxt_switches:/ {n += $2} END {print n + 0}')))
 	done
 	echo "$s"
 }
@@ -548,7 +548,8 @@ report() {
 		echo "| --- | --- | ---: | ---: | --- | --- | --- |"
 		# With REPEAT > 1: the median of the ratios of the runs paired in
 		# order (the first of locus with the first of Kamailio, ...), and
-		# their range; p99 and memory are the medians of each server's runs.
+		# their range; preemptions, p99 and memory are the medians of each
+		# server's runs.
 		awk -F'\t' 'function med(x, m,   i, j, t) {
 				for (i = 2; i <= m; i++) for (j = i; j > 1 && x[j - 1] > x[j]; j--) {t = x[j]; x[j] = x[j - 1]; x[j - 1] = t}
 				return m % 2 ? x[(m + 1) / 2] : (x[m / 2] + x[m / 2 + 1]) / 2 }

@@ -28,8 +28,8 @@ func TestIdleServerSleeps(t *testing.T) {
 			t.Fatalf("REGISTER: %v, want 200", res)
 		}
 	}
-	// The watchdogs fire once more one delay (50 ms, 100 ms) after the
-	// last request, then stay unarmed.
+	// The watchdogs keep firing for up to two of their delays (50 ms,
+	// 100 ms) after the last request, then stay unarmed.
 	time.Sleep(500 * time.Millisecond)
 	pid := p.Cmd.Process.Pid
 	const window = 2 * time.Second

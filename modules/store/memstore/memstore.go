@@ -4,8 +4,8 @@
 // baseline the persistent stores are measured against.
 //
 // Each AoR's bindings are packed into one immutable string (see codec.go),
-// held in one of 256 shards, each guarded by its own mutex, in a map keyed
-// by the AoR's hash (see locTable). The
+// held in one of 256 shards, each guarded by its own mutex, in an
+// open-addressing index of the AoRs' hashes (see locTable). The
 // low-cardinality strings of a binding (Socket, UserAgent, Methods) are
 // interned in a bounded table, so a million bindings share one copy of each.
 // Times are kept to the millisecond.
@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -75,28 +76,19 @@ type Store struct {
 }
 
 type shard struct {
-	mu     sync.Mutex
+	mu sync.Mutex
+	// home is the shard's first table, kept in the shard's own cache
+	// lines: most setups use one table, whose index is then found in the
+	// lines the lock was just taken in.
+	home   locTable
 	tables map[string]*locTable
-	// last is the table used last, found without a map lookup (and the
-	// memory stalls of one): most setups use one table.
+	// last is the table used last, found without a map lookup.
 	last *locTable
-	_    [128 - 24]byte // keep each shard's lock on its own cache lines
+	_    [shardSize - 80]byte // keep each shard's lock on its own cache lines
 }
 
-// locTable is one location table's AoRs in a shard.
-//
-// aors holds each AoR's record under the AoR's 64-bit hash, so the map
-// never reads an AoR's bytes (which sit in its record, scattered over the
-// heap) to hash or compare a key, not even when it grows; the record holds
-// its AoR, which a hit is checked against. An AoR whose hash another AoR
-// holds already goes to collided instead, keyed by its AoR (a substring of
-// its record, so the key costs no allocation and never points into a
-// caller's request). Each AoR is in exactly one of the two maps.
-type locTable struct {
-	name     string // its key in shard.tables
-	aors     map[uint64]record
-	collided map[string]record // nil until needed: 64-bit collisions are rare
-}
+// shardSize is the size of a shard: two cache lines.
+const shardSize = 128
 
 // table returns the named table, or nil. sh.mu is held.
 func (sh *shard) table(name string) *locTable {
@@ -110,58 +102,156 @@ func (sh *shard) table(name string) *locTable {
 	return t
 }
 
+// newTable adds an empty table. sh.mu is held.
+func (sh *shard) newTable(name string) *locTable {
+	t := &sh.home
+	if t.name != "" {
+		t = &locTable{}
+	}
+	t.name = strings.Clone(name)
+	sh.tables[t.name] = t
+	sh.last = t
+	return t
+}
+
 // drop removes t, which has no AoRs left. sh.mu is held.
 func (sh *shard) drop(t *locTable) {
 	delete(sh.tables, t.name)
 	if sh.last == t {
 		sh.last = nil
 	}
+	*t = locTable{} // frees the index; home is free again
 }
 
-// get returns the record of aor, whose hash is h, and whether it is in
-// collided; for an AoR it does not find, whether another AoR holds h, so
-// that the AoR would go to collided.
-func (t *locTable) get(h uint64, aor string) (rec record, ok, collided bool) {
-	rec, taken := t.aors[h]
-	if taken && recordAOR(rec.data) == aor {
-		return rec, true, false
+// locTable is one location table's AoRs in a shard: an open-addressing
+// hash index with linear probing, a flat array of slots each holding an
+// AoR's 64-bit hash and its record.
+//
+// A lookup reads the slots from the AoR's home slot on until it finds the
+// AoR (its hash matches and the record's AoR, which every record starts
+// with, equals it) or an empty slot: one or two cache lines, where a Go map
+// reads its header, directory, table and group first. AoRs whose hashes
+// collide simply take different slots. Deleting shifts the slots that
+// follow back (no tombstones), so a probe never runs longer than the
+// cluster it is in.
+type locTable struct {
+	name  string // its key in shard.tables
+	slots []slot // a power of two long, or empty
+	n     int    // slots in use
+	shift uint   // 64 - log2(len(slots)): a hash's top bits are its home slot
+}
+
+// slot is one AoR's place in a locTable; an empty slot has no record.
+type slot struct {
+	h   uint64
+	rec record
+}
+
+const (
+	minSlots = 8
+	// A table grows when more than maxLoad of its slots would be in use,
+	// and shrinks (after removals) when fewer than minLoad are.
+	maxLoadNum, maxLoadDen = 3, 4
+	minLoadDen             = 8
+)
+
+// home is the slot a hash probes first. The shard takes the hash's low
+// bits, so the slot takes its high ones.
+func (t *locTable) home(h uint64) int { return int(h >> t.shift) }
+
+// get returns the slot of aor, whose hash is h, and true; or, for an AoR
+// the table does not hold, the empty slot where it would go (-1 when the
+// table has no slots) and false.
+func (t *locTable) get(h uint64, aor string) (int, bool) {
+	if len(t.slots) == 0 {
+		return -1, false
 	}
-	if len(t.collided) > 0 {
-		if rec, ok := t.collided[aor]; ok {
-			return rec, true, true
+	mask := len(t.slots) - 1
+	for i := t.home(h); ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.rec.data == "" {
+			return i, false
+		}
+		if s.h == h && recordAOR(s.rec.data) == aor {
+			return i, true
 		}
 	}
-	return record{}, false, taken
 }
 
-// put stores rec, whose AoR hashes to h, where get said (found,
-// collided): in collided, or under h.
-func (t *locTable) put(h uint64, rec record, collided bool) {
-	if !collided {
-		t.aors[h] = rec
+// put stores rec, whose AoR hashes to h, in slot i, where get said (i,
+// found) it is or would go.
+func (t *locTable) put(i int, found bool, h uint64, rec record) {
+	if found {
+		t.slots[i].rec = rec
 		return
 	}
-	if t.collided == nil {
-		t.collided = map[string]record{}
+	if (t.n+1)*maxLoadDen > len(t.slots)*maxLoadNum {
+		t.resize(max(minSlots, 2*len(t.slots)))
+		i, _ = t.get(h, recordAOR(rec.data))
 	}
-	// Assigning to an existing string key replaces the key too, so the old
-	// record is freed and the key never points into the caller's aor.
-	t.collided[recordAOR(rec.data)] = rec
+	t.slots[i] = slot{h: h, rec: rec}
+	t.n++
 }
 
-// remove deletes the AoR get found.
-func (t *locTable) remove(h uint64, aor string, collided bool) {
-	if !collided {
-		delete(t.aors, h)
-		return
-	}
-	delete(t.collided, aor)
-	if len(t.collided) == 0 {
-		t.collided = nil
+// removeAt empties slot i and shifts back the slots after it that would
+// otherwise no longer be found: each that a probe from its home slot
+// reaches only through i. Every slot it moves comes from later in the
+// cluster (cyclically), so a scan in slot order that looks at slot i again
+// after removeAt(i) misses none.
+func (t *locTable) removeAt(i int) {
+	mask := len(t.slots) - 1
+	t.n--
+	for j := i; ; {
+		t.slots[i] = slot{}
+		for {
+			j = (j + 1) & mask
+			s := t.slots[j]
+			if s.rec.data == "" {
+				return
+			}
+			// s stays if its home is cyclically in (i, j]: the probe
+			// from there reaches j without passing i.
+			k := t.home(s.h)
+			if i <= j && i < k && k <= j || i > j && (i < k || k <= j) {
+				continue
+			}
+			t.slots[i] = s
+			i = j
+			break
+		}
 	}
 }
 
-func (t *locTable) empty() bool { return len(t.aors) == 0 && len(t.collided) == 0 }
+// shrink makes the index smaller when few of its slots are in use.
+func (t *locTable) shrink() {
+	size := len(t.slots)
+	for size > minSlots && t.n*minLoadDen < size {
+		size /= 2
+	}
+	if size != len(t.slots) {
+		t.resize(size)
+	}
+}
+
+// resize moves every AoR into a new index of size slots (a power of two).
+func (t *locTable) resize(size int) {
+	old := t.slots
+	t.slots = make([]slot, size)
+	t.shift = uint(64 - bits.TrailingZeros(uint(size)))
+	mask := size - 1
+	for _, s := range old {
+		if s.rec.data == "" {
+			continue
+		}
+		i := t.home(s.h)
+		for t.slots[i].rec.data != "" {
+			i = (i + 1) & mask
+		}
+		t.slots[i] = s
+	}
+}
+
+func (t *locTable) empty() bool { return t.n == 0 }
 
 // record is the packed bindings of one AoR, which it starts with.
 type record struct {
@@ -214,8 +304,11 @@ func (s *Store) lookup(table, aor string) (record, bool) {
 	if t == nil {
 		return record{}, false
 	}
-	rec, ok, _ := t.get(h, aor)
-	return rec, ok
+	i, ok := t.get(h, aor)
+	if !ok {
+		return record{}, false
+	}
+	return t.slots[i].rec, true
 }
 
 // Update replaces the AoR's bindings with what fn returns for a copy of the
@@ -237,18 +330,18 @@ func (s *Store) Update(_ context.Context, table, aor string, fn func(cur []usrlo
 	}
 	t := sh.table(table)
 	var (
-		rec          record
-		ok, collided bool
-		cur, spare   []usrloc.Binding
+		i          = -1
+		ok         bool
+		cur, spare []usrloc.Binding
 	)
 	if t != nil {
-		rec, ok, collided = t.get(h, aor)
+		i, ok = t.get(h, aor)
 	}
 	if ok {
 		// One allocation holds fn's copy and the result, which usually has
 		// as many bindings. fn's copy is capped at its length: nothing fn
 		// does with it reaches the result.
-		cur, spare = decodeRecordSpare(rec.data, &s.interns)
+		cur, spare = decodeRecordSpare(t.slots[i].rec.data, &s.interns)
 	}
 	next, err := fn(cur)
 	if err != nil {
@@ -263,20 +356,20 @@ func (s *Store) Update(_ context.Context, table, aor string, fn func(cur []usrlo
 	}
 	if len(next) == 0 {
 		if ok {
-			t.remove(h, aor, collided)
+			t.removeAt(i)
 			if t.empty() {
 				sh.drop(t)
+			} else {
+				t.shrink()
 			}
 		}
 		return nil, nil
 	}
 	if t == nil {
-		t = &locTable{name: strings.Clone(table), aors: map[uint64]record{}}
-		sh.tables[t.name] = t
-		sh.last = t
+		t = sh.newTable(table)
 	}
-	rec = s.pack(aor, next)
-	t.put(h, rec, collided)
+	rec := s.pack(aor, next)
+	t.put(i, ok, h, rec)
 	return decodeRecordInto(spare, rec.data, &s.interns), nil
 }
 
@@ -314,31 +407,24 @@ func (s *Store) Expire(_ context.Context, now time.Time) ([]usrloc.Expired, erro
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		for _, t := range sh.tables { // deleting while ranging is allowed
-			for h, rec := range t.aors {
-				if rec.minExp > nowMs {
+			// removeAt(i) may move a later slot into i: look at i again.
+			for i := 0; i < len(t.slots); {
+				sl := &t.slots[i]
+				if sl.rec.data == "" || sl.rec.minExp > nowMs {
+					i++
 					continue
 				}
-				if rec, ok := expire(t, rec); ok {
-					t.aors[h] = rec
+				if rec, ok := expire(t, sl.rec); ok {
+					sl.rec = rec
+					i++
 				} else {
-					delete(t.aors, h)
+					t.removeAt(i)
 				}
-			}
-			for aor, rec := range t.collided {
-				if rec.minExp > nowMs {
-					continue
-				}
-				if rec, ok := expire(t, rec); ok {
-					t.collided[recordAOR(rec.data)] = rec
-				} else {
-					delete(t.collided, aor)
-				}
-			}
-			if len(t.collided) == 0 {
-				t.collided = nil
 			}
 			if t.empty() {
 				sh.drop(t)
+			} else {
+				t.shrink()
 			}
 		}
 		sh.mu.Unlock()
@@ -394,11 +480,10 @@ func (s *Store) smallestAoRs(table, prefix, after string, n int) []string {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		if t := sh.table(table); t != nil {
-			for _, rec := range t.aors {
-				keep(recordAOR(rec.data))
-			}
-			for aor := range t.collided {
-				keep(aor)
+			for _, sl := range t.slots {
+				if sl.rec.data != "" {
+					keep(recordAOR(sl.rec.data))
+				}
 			}
 		}
 		sh.mu.Unlock()
@@ -456,7 +541,7 @@ func (s *Store) Close() error {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		sh.tables, sh.last = nil, nil
+		sh.tables, sh.last, sh.home = nil, nil, locTable{}
 		sh.mu.Unlock()
 	}
 	return nil

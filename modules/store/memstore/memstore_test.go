@@ -3,6 +3,8 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
+	"math/rand/v2"
 	"reflect"
 	"runtime"
 	"slices"
@@ -37,9 +39,9 @@ func TestConformanceCollisions(t *testing.T) {
 	}
 }
 
-// TestCollisions moves AoRs that share a hash through every path: the
-// first takes the hash, the others are held by their string; removing the
-// first leaves the others where they are, and a new AoR takes the free hash.
+// TestCollisions moves AoRs that share a hash through inserts, updates
+// and removals: each takes its own slot, and removing one leaves the others
+// found.
 func TestCollisions(t *testing.T) {
 	s := New()
 	s.testHash = func(string) uint64 { return 42 }
@@ -58,10 +60,10 @@ func TestCollisions(t *testing.T) {
 	}
 	want := func(when string, present ...int) {
 		t.Helper()
-		tbl := s.shard(42).tables["location"]
 		n := 0
-		if tbl != nil {
-			n = len(tbl.aors) + len(tbl.collided)
+		if tbl := s.shard(42).tables["location"]; tbl != nil {
+			n = tbl.n
+			checkIndex(t, tbl)
 		}
 		if n != len(present) {
 			t.Fatalf("%s: %d AoRs held, want %d", when, n, len(present))
@@ -80,28 +82,194 @@ func TestCollisions(t *testing.T) {
 	put(2)
 	put(3)
 	want("three inserted", 1, 2, 3)
-	if tbl := s.shard(42).tables["location"]; len(tbl.aors) != 1 || len(tbl.collided) != 2 {
-		t.Fatalf("held %d by hash and %d by string, want 1 and 2", len(tbl.aors), len(tbl.collided))
-	}
 	del(1)
-	want("the hash holder removed", 2, 3)
-	put(2) // an update of an AoR held by its string stays there
+	want("the first removed", 2, 3)
+	put(2)
 	want("the others updated", 2, 3)
 	put(4)
 	want("a new AoR inserted", 2, 3, 4)
-	if tbl := s.shard(42).tables["location"]; len(tbl.aors) != 1 || len(tbl.collided) != 2 || recordAOR(tbl.aors[42].data) != aorOf(4) {
-		t.Fatalf("held %d by hash and %d by string, want the new AoR by hash and the others by string", len(tbl.aors), len(tbl.collided))
-	}
 	del(2)
 	del(3)
 	want("two removed", 4)
-	if tbl := s.shard(42).tables["location"]; tbl.collided != nil {
-		t.Fatalf("empty collided map kept: %v", tbl.collided)
-	}
 	del(4)
 	want("all removed")
-	if len(s.shard(42).tables) != 0 || s.shard(42).last != nil {
+	if sh := s.shard(42); len(sh.tables) != 0 || sh.last != nil || sh.home.name != "" || sh.home.slots != nil {
 		t.Fatal("an empty table was kept")
+	}
+}
+
+// checkIndex checks a table's index: n counts the slots in use, and every
+// record is reached by a probe from its home slot, past no empty slot.
+func checkIndex(t *testing.T, tbl *locTable) {
+	t.Helper()
+	n := 0
+	mask := len(tbl.slots) - 1
+	for i, sl := range tbl.slots {
+		if sl.rec.data == "" {
+			continue
+		}
+		n++
+		for j := tbl.home(sl.h); j != i; j = (j + 1) & mask {
+			if tbl.slots[j].rec.data == "" {
+				t.Fatalf("slot %d (home %d) is past empty slot %d", i, tbl.home(sl.h), j)
+			}
+		}
+	}
+	if n != tbl.n {
+		t.Fatalf("%d slots in use, n = %d", n, tbl.n)
+	}
+	if len(tbl.slots) > 0 && (len(tbl.slots)&mask != 0 || tbl.n*maxLoadDen > len(tbl.slots)*maxLoadNum) {
+		t.Fatalf("%d slots for %d AoRs", len(tbl.slots), tbl.n)
+	}
+}
+
+// TestIndex drives one shard's index through random inserts, updates,
+// removals and sweeps, with hashes drawn from a small set so that clusters
+// form, wrap around the end of the index and share hashes, and checks the
+// store against a plain map after every step. The index grows past 64
+// slots and shrinks back.
+func TestIndex(t *testing.T) {
+	for _, hashes := range []int{3, 40, 1 << 20} {
+		t.Run(fmt.Sprint(hashes), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, uint64(hashes)))
+			s := New()
+			// The home slot is the hash's top bits, the shard its low byte:
+			// spread the few hashes over the top bits, keep every AoR in
+			// shard 5.
+			s.testHash = func(aor string) uint64 {
+				v := maphash.String(s.seed, aor) % uint64(hashes)
+				return v*0x9e3779b97f4a7c15&^0xff | 5
+			}
+			ctx := context.Background()
+			model := map[string]string{} // AoR: its binding's Contact
+			now := time.Now()
+			for step := range 4000 {
+				// Keep about 60 AoRs around mid-run and few at the start and
+				// the end, so the index grows and shrinks.
+				users := 8 + 52*min(step, 4000-step)/1000
+				i := rng.IntN(users)
+				aor := aorOf(i)
+				b := binding(i)
+				b.Contact = fmt.Sprintf("sip:%d@192.0.2.1", step)
+				switch op := rng.IntN(10); {
+				case op < 6:
+					if rng.IntN(4) == 0 {
+						b.Expires = now.Add(-time.Second) // the next sweep takes it
+					}
+					if _, err := s.Update(ctx, "location", aor, replace(b)); err != nil {
+						t.Fatal(err)
+					}
+					model[aor] = b.Contact
+					if b.Expires.Before(now) {
+						model[aor] = "expired:" + b.Contact
+					}
+				case op < 9:
+					if _, err := s.Update(ctx, "location", aor, func([]usrloc.Binding) ([]usrloc.Binding, error) { return nil, nil }); err != nil {
+						t.Fatal(err)
+					}
+					delete(model, aor)
+				default:
+					expired, err := s.Expire(ctx, now)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, e := range expired {
+						if c := model[e.AOR]; c != "expired:"+e.Binding.Contact {
+							t.Fatalf("step %d: Expire returned %s %s, model has %q", step, e.AOR, e.Binding.Contact, c)
+						}
+						delete(model, e.AOR)
+					}
+					for aor, c := range model {
+						if strings.HasPrefix(c, "expired:") {
+							t.Fatalf("step %d: Expire left %s", step, aor)
+						}
+					}
+				}
+				tbl := s.shard(5).tables["location"]
+				if tbl == nil {
+					if len(model) != 0 {
+						t.Fatalf("step %d: table dropped with %d AoRs", step, len(model))
+					}
+					continue
+				}
+				checkIndex(t, tbl)
+				if tbl.n != len(model) {
+					t.Fatalf("step %d: %d AoRs held, want %d", step, tbl.n, len(model))
+				}
+				for aor, c := range model {
+					got, err := s.Get(ctx, "location", aor)
+					if err != nil || len(got) != 1 || "expired:"+got[0].Contact != c && got[0].Contact != c {
+						t.Fatalf("step %d: Get(%s) = %+v, %v; want %s", step, aor, got, err, c)
+					}
+				}
+				if step == 2000 && len(tbl.slots) < 64 {
+					t.Fatalf("mid-run index of %d slots for %d AoRs", len(tbl.slots), tbl.n)
+				}
+			}
+			for aor := range model {
+				if _, err := s.Update(ctx, "location", aor, func([]usrloc.Binding) ([]usrloc.Binding, error) { return nil, nil }); err != nil {
+					t.Fatal(err)
+				}
+				delete(model, aor)
+				if len(model) == 4 {
+					break
+				}
+			}
+			if tbl := s.shard(5).tables["location"]; tbl == nil || tbl.n != len(model) || len(tbl.slots) > 32 {
+				t.Fatalf("index left for %d AoRs: %v", len(model), func() any {
+					if tbl == nil {
+						return "table dropped"
+					}
+					return fmt.Sprintf("%d slots for %d", len(tbl.slots), tbl.n)
+				}())
+			}
+		})
+	}
+}
+
+// TestRemoveWraps removes the head of a cluster that wraps around the
+// end of the index: every later AoR shifts back, across the wrap.
+func TestRemoveWraps(t *testing.T) {
+	s := New()
+	homes := map[string]uint64{aorOf(1): 7, aorOf(2): 7, aorOf(3): 7, aorOf(4): 0, aorOf(5): 2}
+	s.testHash = func(aor string) uint64 { return homes[aor]<<61 | 9 } // 8 slots: home = top 3 bits
+	ctx := context.Background()
+	for i := 1; i <= 5; i++ {
+		if _, err := s.Update(ctx, "location", aorOf(i), replace(binding(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tbl := s.shard(9).tables["location"]
+	where := func() []string {
+		var got []string
+		for _, sl := range tbl.slots {
+			aor := ""
+			if sl.rec.data != "" {
+				aor = recordAOR(sl.rec.data)[len("sip:user0000"):][:2]
+			}
+			got = append(got, aor)
+		}
+		return got
+	}
+	// Homes 7, 7, 7, 0, 2 in 8 slots: 1 at 7, 2 at 0, 3 at 1, 4 at 2, 5 at 3.
+	if got, want := where(), []string{"02", "03", "04", "05", "", "", "", "01"}; !slices.Equal(got, want) {
+		t.Fatalf("slots %q, want %q", got, want)
+	}
+	if _, err := s.Update(ctx, "location", aorOf(1), func([]usrloc.Binding) ([]usrloc.Binding, error) { return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	// Each later AoR moves back one slot, across the end: 2 to 7, 3 to 0,
+	// 4 to 1 (its home is 0), 5 to its home 2.
+	if got, want := where(), []string{"03", "04", "05", "", "", "", "", "02"}; !slices.Equal(got, want) {
+		t.Fatalf("after removing 1: slots %q, want %q", got, want)
+	}
+	checkIndex(t, tbl)
+}
+
+// TestShardSize checks that each shard takes exactly its two cache lines.
+func TestShardSize(t *testing.T) {
+	if got := unsafe.Sizeof(shard{}); got != shardSize {
+		t.Fatalf("shard is %d bytes, want %d", got, shardSize)
 	}
 }
 
@@ -408,56 +576,6 @@ func BenchmarkGetParallel(b *testing.B) {
 }
 
 func unsafeData(s string) *byte { return unsafe.StringData(s) }
-
-// TestKeyInRecord checks that an AoR held under its AoR string (one whose
-// hash another AoR holds) is keyed by a substring of its record, never the
-// caller's string (which may point into a whole request), after an insert,
-// an update and an Expire that rewrites the record.
-func TestKeyInRecord(t *testing.T) {
-	s := New()
-	s.testHash = func(string) uint64 { return 7 } // every AoR collides
-	ctx := context.Background()
-	if _, err := s.Update(ctx, "location", aorOf(1), replace(binding(1))); err != nil {
-		t.Fatal(err) // aorOf(1) takes the hash, so aorOf(7) goes by its string
-	}
-	request := "REGISTER sip:example.com SIP/2.0\r\nTo: <" + aorOf(7) + ">\r\n"
-	aor := request[strings.Index(request, "<")+1 : strings.Index(request, ">")]
-	check := func(when string) {
-		t.Helper()
-		n := 0
-		for key, rec := range s.shard(7).tables["location"].collided {
-			if key != aor {
-				continue
-			}
-			n++
-			k, d := uintptr(unsafe.Pointer(unsafe.StringData(key))), uintptr(unsafe.Pointer(unsafe.StringData(rec.data)))
-			if k < d || k+uintptr(len(key)) > d+uintptr(len(rec.data)) {
-				t.Errorf("%s: key is not inside its record", when)
-			}
-		}
-		if n != 1 {
-			t.Fatalf("%s: AoR stored %d times under its string, want 1", when, n)
-		}
-	}
-	b1, b2 := binding(7), binding(7)
-	b2.Contact = "sip:other@198.51.100.8"
-	b2.Expires = time.Now().Add(-time.Second)
-	if _, err := s.Update(ctx, "location", aor, replace(b1)); err != nil {
-		t.Fatal(err)
-	}
-	check("after insert")
-	if _, err := s.Update(ctx, "location", strings.Clone(aor), func([]usrloc.Binding) ([]usrloc.Binding, error) {
-		return []usrloc.Binding{b1, b2}, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	check("after update")
-	expired, err := s.Expire(ctx, time.Now())
-	if err != nil || len(expired) != 1 {
-		t.Fatalf("Expire = %d bindings, %v; want 1", len(expired), err)
-	}
-	check("after Expire")
-}
 
 // BenchmarkExpireScan is one sweep of 100,000 AoRs with nothing due: the
 // cost of a sweeper tick on an idle store.

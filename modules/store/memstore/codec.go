@@ -9,8 +9,7 @@ import (
 )
 
 // A record is one AoR and all its bindings packed into one immutable
-// string: the AoR (the map key is a substring of it, so the key costs no
-// allocation of its own and never points into a caller's request), a uvarint
+// string: the AoR (which the index checks every hit against), a uvarint
 // count, then per binding a uvarint mask of the fields present and
 // those fields in bit order. Strings are a uvarint length and the bytes;
 // integers are varints; times are Unix milliseconds (the store keeps times to

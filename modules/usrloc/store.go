@@ -26,7 +26,9 @@ type Store interface {
 	// durable (write-through) and returned as Get would return it. An
 	// empty result deletes the AoR. Stores keep times to at least the
 	// millisecond, every other field exactly, and the order of an AoR's
-	// bindings.
+	// bindings. The result may be written into the slice fn returned
+	// (the memory store does so, saving an allocation): fn must not use
+	// that slice once it has returned it.
 	Update(ctx context.Context, table, aor string, fn func(cur []Binding) ([]Binding, error)) ([]Binding, error)
 	// Expire removes every binding that expired at or before now and
 	// returns them with their table and AOR.

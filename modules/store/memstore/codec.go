@@ -200,20 +200,6 @@ func decodeRecord(rec string, in *interns) []usrloc.Binding {
 	return bs
 }
 
-// decodeRecordSpare is decodeRecord into an allocation of twice the room:
-// it returns the bindings, capped at their count, and the empty room after
-// them, for decodeRecordInto.
-func decodeRecordSpare(rec string, in *interns) (bs, spare []usrloc.Binding) {
-	d := decoder{rec: rec}
-	aor := d.string()
-	n := int(d.uvarint())
-	all := make([]usrloc.Binding, n, 2*n)
-	for i := range all {
-		d.binding(&all[i], in, aor)
-	}
-	return all[:n:n], all[n:n]
-}
-
 // decodeRecordInto is decodeRecord into the empty slice room when it has
 // the capacity, else into a new slice.
 func decodeRecordInto(room []usrloc.Binding, rec string, in *interns) []usrloc.Binding {

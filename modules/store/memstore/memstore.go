@@ -58,9 +58,11 @@ const (
 //
 // Update calls fn with the shard lock held, so fn must not call back into
 // the store (it may deadlock) and should be quick. fn gets a fresh copy of
-// the current bindings, which it may modify or return.
+// the current bindings, which it may modify or return; the result is
+// decoded into the slice fn returns.
 //
-// Get, Update, Expire and List return fresh slices the caller may modify.
+// Get, Expire and List return fresh slices the caller may modify; Update
+// returns the slice fn returned, holding the stored bindings.
 // Their strings share memory with the stored record: strings are immutable,
 // and a record is never changed, only replaced.
 type Store struct {
@@ -330,18 +332,15 @@ func (s *Store) Update(_ context.Context, table, aor string, fn func(cur []usrlo
 	}
 	t := sh.table(table)
 	var (
-		i          = -1
-		ok         bool
-		cur, spare []usrloc.Binding
+		i   = -1
+		ok  bool
+		cur []usrloc.Binding
 	)
 	if t != nil {
 		i, ok = t.get(h, aor)
 	}
 	if ok {
-		// One allocation holds fn's copy and the result, which usually has
-		// as many bindings. fn's copy is capped at its length: nothing fn
-		// does with it reaches the result.
-		cur, spare = decodeRecordSpare(t.slots[i].rec.data, &s.interns)
+		cur = decodeRecord(t.slots[i].rec.data, &s.interns)
 	}
 	next, err := fn(cur)
 	if err != nil {
@@ -370,7 +369,11 @@ func (s *Store) Update(_ context.Context, table, aor string, fn func(cur []usrlo
 	}
 	rec := s.pack(aor, next)
 	t.put(i, ok, h, rec)
-	return decodeRecordInto(spare, rec.data, &s.interns), nil
+	// The result takes the place of next, which holds as many bindings:
+	// its strings then point into the stored record, not into what fn
+	// built them from (a request, say), and a new AoR costs no second
+	// slice.
+	return decodeRecordInto(next[:0], rec.data, &s.interns), nil
 }
 
 func (s *Store) pack(aor string, bs []usrloc.Binding) record {

@@ -329,6 +329,7 @@ func TestInterning(t *testing.T) {
 	in := []usrloc.Binding{binding(1), binding(2)}
 	in[1].UserAgent = long
 	in[0].Socket = "udp:127.0.0.1:" + fmt.Sprint(5060) // built at run time: not the constant's memory
+	socket := in[0].Socket                             // Update writes its result over in
 	got, err := s.Update(context.Background(), "location", aorOf(1), func([]usrloc.Binding) ([]usrloc.Binding, error) { return in, nil })
 	if err != nil {
 		t.Fatal(err)
@@ -339,7 +340,7 @@ func TestInterning(t *testing.T) {
 	if got[0].Socket != got[1].Socket || unsafeData(got[0].Socket) != unsafeData(got[1].Socket) {
 		t.Errorf("Socket not shared between bindings")
 	}
-	if unsafeData(got[0].Socket) == unsafeData(in[0].Socket) {
+	if unsafeData(got[0].Socket) == unsafeData(socket) {
 		t.Errorf("interned Socket points into the caller's string")
 	}
 
@@ -363,16 +364,21 @@ func TestInterning(t *testing.T) {
 	}
 }
 
-// TestUpdateSharedAllocation checks that fn's copy and Update's result,
-// which share one allocation, never reach each other: whatever fn does with
-// its copy, and keeps of it, the result is what Get returns, and changing
-// one leaves the other alone.
-func TestUpdateSharedAllocation(t *testing.T) {
+// TestUpdateResultInPlace checks that Update decodes its result into the
+// slice fn returned, whatever fn did to its copy of the current bindings:
+// the result equals what Get returns, its strings point into the stored
+// record rather than into what fn built the bindings from, and changing
+// the result changes nothing stored.
+func TestUpdateResultInPlace(t *testing.T) {
 	s := New()
 	ctx := context.Background()
 	aor := aorOf(1)
 	b1, b2, b3 := binding(1), binding(1), binding(1)
 	b2.Contact, b3.Contact = "sip:two@198.51.100.8", "sip:three@198.51.100.9"
+	// A contact built in a larger buffer, as one parsed from a request.
+	request := "REGISTER ... Contact: <sip:four@198.51.100.10>\r\n"
+	b4 := binding(1)
+	b4.Contact = request[strings.Index(request, "<")+1 : strings.Index(request, ">")]
 	if _, err := s.Update(ctx, "location", aor, func([]usrloc.Binding) ([]usrloc.Binding, error) {
 		return []usrloc.Binding{b1, b2}, nil
 	}); err != nil {
@@ -386,16 +392,18 @@ func TestUpdateSharedAllocation(t *testing.T) {
 		{"modified in place", func(cur []usrloc.Binding) []usrloc.Binding { cur[0].CSeq = 99; return cur }, []string{b1.Contact, b2.Contact}},
 		{"shortened", func(cur []usrloc.Binding) []usrloc.Binding { return cur[1:] }, []string{b2.Contact}},
 		{"grown", func(cur []usrloc.Binding) []usrloc.Binding { return append(cur, b3, b1) }, []string{b2.Contact, b3.Contact, b1.Contact}},
-		{"replaced", func([]usrloc.Binding) []usrloc.Binding { return []usrloc.Binding{b3} }, []string{b3.Contact}},
+		{"replaced", func([]usrloc.Binding) []usrloc.Binding { return []usrloc.Binding{b4} }, []string{b4.Contact}},
 	} {
-		var kept, keptCopy []usrloc.Binding
+		var returned []usrloc.Binding
 		ret, err := s.Update(ctx, "location", aor, func(cur []usrloc.Binding) ([]usrloc.Binding, error) {
-			next := tc.fn(cur)
-			kept, keptCopy = cur, slices.Clone(cur)
-			return next, nil
+			returned = tc.fn(cur)
+			return returned, nil
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(ret) == 0 || &ret[0] != &returned[0] {
+			t.Errorf("%s: the result is not in the slice fn returned", tc.name)
 		}
 		got, _ := s.Get(ctx, "location", aor)
 		var contacts []string
@@ -404,18 +412,18 @@ func TestUpdateSharedAllocation(t *testing.T) {
 			if !reflect.DeepEqual(ret[i], got[i]) {
 				t.Errorf("%s: result %d differs from Get: %+v, %+v", tc.name, i, ret[i], got[i])
 			}
+			if p := unsafe.StringData(ret[i].Contact); p == unsafe.StringData(b4.Contact) {
+				t.Errorf("%s: result %d points into the caller's string", tc.name, i)
+			}
 		}
 		if !slices.Equal(contacts, tc.want) || len(got) != len(ret) {
 			t.Errorf("%s: stored %v, want %v", tc.name, contacts, tc.want)
 		}
-		if !reflect.DeepEqual(kept, keptCopy) {
-			t.Errorf("%s: making the result changed fn's copy", tc.name)
-		}
 		for i := range ret {
 			ret[i].Contact, ret[i].CSeq = "sip:mutated@invalid", 12345
 		}
-		if !reflect.DeepEqual(kept, keptCopy) {
-			t.Errorf("%s: changing the result changed fn's copy", tc.name)
+		if again, _ := s.Get(ctx, "location", aor); !reflect.DeepEqual(again, got) {
+			t.Errorf("%s: changing the result changed the store", tc.name)
 		}
 	}
 }

@@ -54,14 +54,21 @@ var class = func() (t [256]uint16) {
 	return t
 }()
 
-// all reports whether every byte of s is in class c.
+// all reports whether every byte of s is in class c, one class. It ANDs the classes
+// of all the bytes, four at a time, and tests once at the end: no branch
+// per byte (a byte outside the class is rare, and found at the end all the
+// same).
 func all(s string, c uint16) bool {
-	for i := 0; i < len(s); i++ {
-		if class[s[i]]&c == 0 {
-			return false
-		}
+	acc0, acc1 := c, c
+	i := 0
+	for ; i+4 <= len(s); i += 4 {
+		acc0 &= class[s[i]] & class[s[i+1]]
+		acc1 &= class[s[i+2]] & class[s[i+3]]
 	}
-	return true
+	for ; i < len(s); i++ {
+		acc0 &= class[s[i]]
+	}
+	return acc0&acc1 == c
 }
 
 // span returns how many leading bytes of s are in class c.

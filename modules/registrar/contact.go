@@ -21,6 +21,14 @@ func AOR(u *sip.Uri, caseSensitive bool) (string, error) {
 	if u == nil || u.Host == "" {
 		return "", errors.New("URI has no host")
 	}
+	if aor, ok := asciiAOR(u, caseSensitive); ok {
+		return aor, nil
+	}
+	return longAOR(u, caseSensitive)
+}
+
+// longAOR is AOR for any URI.
+func longAOR(u *sip.Uri, caseSensitive bool) (string, error) {
 	scheme := strings.ToLower(u.Scheme)
 	if scheme == "" {
 		scheme = "sip"
@@ -45,6 +53,54 @@ func AOR(u *sip.Uri, caseSensitive bool) (string, error) {
 		return scheme + ":" + host, nil
 	}
 	return scheme + ":" + user + "@" + host, nil
+}
+
+// asciiAOR is AOR for the common URI, built in one pass and one
+// allocation: a sip or sips scheme and an ASCII user and host name (or
+// IPv4 address) that AOR accepts. It reports false for anything else,
+// which AOR then takes the long way, with its errors and its Unicode
+// case folding.
+func asciiAOR(u *sip.Uri, caseSensitive bool) (string, bool) {
+	var scheme string
+	switch {
+	case u.Scheme == "" || ascii.EqualFoldLower(u.Scheme, "sip"):
+		scheme = "sip"
+	case ascii.EqualFoldLower(u.Scheme, "sips"):
+		scheme = "sips"
+	default:
+		return "", false
+	}
+	if strings.HasPrefix(u.User, "//") {
+		return "", false
+	}
+	var stack [128]byte
+	b := append(stack[:0], scheme...)
+	b = append(b, ':')
+	if u.User != "" {
+		for i := 0; i < len(u.User); i++ {
+			c := u.User[i]
+			switch {
+			case c < 0x21 || c >= 0x7f || c == ':' || c == '@':
+				return "", false // control, space, DEL, non-ASCII, or a separator
+			case !caseSensitive && 'A' <= c && c <= 'Z':
+				c += 'a' - 'A'
+			}
+			b = append(b, c)
+		}
+		b = append(b, '@')
+	}
+	for i := 0; i < len(u.Host); i++ {
+		c := u.Host[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_':
+		default:
+			return "", false // IPv6, or a host AOR refuses
+		}
+		b = append(b, c)
+	}
+	return string(b), true
 }
 
 // validHost accepts host names, IPv4 and bracketed IPv6 addresses.

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/locus-sip/locus/modules/usrloc"
 )
@@ -77,7 +78,14 @@ type Store struct {
 	testHash func(aor string) uint64
 }
 
+// shard is padded to shardSize, two cache lines, so that each shard's
+// lock has its own.
 type shard struct {
+	shardFields
+	_ [shardSize - unsafe.Sizeof(shardFields{})]byte
+}
+
+type shardFields struct {
 	mu sync.Mutex
 	// home is the shard's first table, kept in the shard's own cache
 	// lines: most setups use one table, whose index is then found in the
@@ -86,10 +94,8 @@ type shard struct {
 	tables map[string]*locTable
 	// last is the table used last, found without a map lookup.
 	last *locTable
-	_    [shardSize - 80]byte // keep each shard's lock on its own cache lines
 }
 
-// shardSize is the size of a shard: two cache lines.
 const shardSize = 128
 
 // table returns the named table, or nil. sh.mu is held.

@@ -416,18 +416,18 @@ func (s *Store) Expire(_ context.Context, now time.Time) ([]usrloc.Expired, erro
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		for _, t := range sh.tables { // deleting while ranging is allowed
-			// removeAt(i) may move a later slot into i: look at i again.
-			for i := 0; i < len(t.slots); {
-				sl := &t.slots[i]
+			// removeAt(j) may move a later slot into j: look at j again.
+			for j := 0; j < len(t.slots); {
+				sl := &t.slots[j]
 				if sl.rec.data == "" || sl.rec.minExp > nowMs {
-					i++
+					j++
 					continue
 				}
 				if rec, ok := expire(t, sl.rec); ok {
 					sl.rec = rec
-					i++
+					j++
 				} else {
-					t.removeAt(i)
+					t.removeAt(j)
 				}
 			}
 			if t.empty() {

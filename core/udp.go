@@ -207,8 +207,10 @@ type addrName struct {
 
 func (a *addrName) of(ap netip.AddrPort) *addrName {
 	if a.s == "" || ap != a.ap {
-		a.ap, a.s = ap, ap.String()
-		a.ip, _, _ = sip.ParseAddr(a.s)
+		a.ap, a.s, a.ip = ap, ap.String(), ""
+		if ap.IsValid() {
+			a.ip = ap.Addr().String() // what SplitHostPort would take out of s
+		}
 	}
 	return a
 }

@@ -54,7 +54,7 @@ func TestCollisions(t *testing.T) {
 	}
 	del := func(i int) {
 		t.Helper()
-		if _, err := s.Update(ctx, "location", aorOf(i), func([]usrloc.Binding) ([]usrloc.Binding, error) { return nil, nil }); err != nil {
+		if _, err := s.Update(ctx, "location", aorOf(i), removeAll); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -164,7 +164,7 @@ func TestIndex(t *testing.T) {
 						model[aor] = "expired:" + b.Contact
 					}
 				case op < 9:
-					if _, err := s.Update(ctx, "location", aor, func([]usrloc.Binding) ([]usrloc.Binding, error) { return nil, nil }); err != nil {
+					if _, err := s.Update(ctx, "location", aor, removeAll); err != nil {
 						t.Fatal(err)
 					}
 					delete(model, aor)
@@ -207,7 +207,7 @@ func TestIndex(t *testing.T) {
 				}
 			}
 			for aor := range model {
-				if _, err := s.Update(ctx, "location", aor, func([]usrloc.Binding) ([]usrloc.Binding, error) { return nil, nil }); err != nil {
+				if _, err := s.Update(ctx, "location", aor, removeAll); err != nil {
 					t.Fatal(err)
 				}
 				delete(model, aor)
@@ -255,7 +255,7 @@ func TestRemoveWraps(t *testing.T) {
 	if got, want := where(), []string{"02", "03", "04", "05", "", "", "", "01"}; !slices.Equal(got, want) {
 		t.Fatalf("slots %q, want %q", got, want)
 	}
-	if _, err := s.Update(ctx, "location", aorOf(1), func([]usrloc.Binding) ([]usrloc.Binding, error) { return nil, nil }); err != nil {
+	if _, err := s.Update(ctx, "location", aorOf(1), removeAll); err != nil {
 		t.Fatal(err)
 	}
 	// Each later AoR moves back one slot, across the end: 2 to 7, 3 to 0,
@@ -451,6 +451,9 @@ func binding(i int) usrloc.Binding {
 func replace(b usrloc.Binding) func([]usrloc.Binding) ([]usrloc.Binding, error) {
 	return func([]usrloc.Binding) ([]usrloc.Binding, error) { return []usrloc.Binding{b}, nil }
 }
+
+// removeAll is an update that deletes the AoR.
+func removeAll([]usrloc.Binding) ([]usrloc.Binding, error) { return nil, nil }
 
 // BenchmarkBindingMemory inserts 1,000,000 AoRs of one binding each and
 // reports the live heap they take. Run it with -benchtime=1x.

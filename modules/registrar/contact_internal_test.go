@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"testing"
+	"unicode/utf8"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -80,4 +81,58 @@ func BenchmarkAOR(b *testing.B) {
 			}
 		}
 	})
+}
+
+// storableByRune is storable's definition, one rune at a time.
+func storableByRune(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func FuzzStorable(f *testing.F) {
+	for _, s := range []string{
+		"", "a", "locus-bench", "a84b4c76e66710@pc33.atlanta.example.com",
+		"sip:alice@198.51.100.7:5060;transport=udp;ob",
+		"0123456\x7f", "01234567\x7f", "0123456789abcde\x1f", "tab\there is fine ",
+		"Grüße aus Köln, 8 bytes", "\xff\xfe01234567", "01234567\xc3", "0123456789\x00",
+		"\x20\x20\x20\x20\x20\x20\x20\x20", "\x1f\x20\x20\x20\x20\x20\x20\x20", "~~~~~~~~~~~~~~~~",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := storable(s), storableByRune(s); got != want {
+			t.Fatalf("storable(%q) = %v, want %v", s, got, want)
+		}
+	})
+}
+
+// TestStorableEveryByte puts each byte value at each position of a word
+// and just past it, among printable ASCII.
+func TestStorableEveryByte(t *testing.T) {
+	for b := 0; b < 256; b++ {
+		for pos := 0; pos < 17; pos++ {
+			buf := []byte("abcdefghijklmnopq")
+			buf[pos] = byte(b)
+			s := string(buf)
+			if got, want := storable(s), storableByRune(s); got != want {
+				t.Fatalf("storable(%q) = %v, want %v", s, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkStorable(b *testing.B) {
+	s := "sip:user1234@198.51.100.7:5060;transport=udp;ob;+sip.instance=\"<urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6>\""
+	for b.Loop() {
+		if !storable(s) {
+			b.Fatal("refused")
+		}
+	}
 }

@@ -418,9 +418,23 @@ func joinHostPort(host string, port int) string {
 	return string(strconv.AppendInt(b, int64(port), 10))
 }
 
+// Unbracket returns host without the brackets of an IPv6 reference: what
+// strings.Trim(host, "[]") returns, without building a cutset per call
+// when host has no bracket at either end (the usual case).
+func Unbracket(host string) string {
+	if host == "" {
+		return host
+	}
+	first, last := host[0], host[len(host)-1]
+	if first != '[' && first != ']' && last != '[' && last != ']' {
+		return host
+	}
+	return strings.Trim(host, "[]")
+}
+
 // sameHost reports whether a Via sent-by host is the IP address ip.
 func sameHost(host, ip string) bool {
-	h := strings.Trim(host, "[]")
+	h := Unbracket(host)
 	if h == ip {
 		return true
 	}

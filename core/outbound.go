@@ -173,7 +173,7 @@ func (s *Server) routeTo(dst string, fallback netip.Addr) string {
 // IsMyself reports whether host:port is one of locus's sockets; port 0
 // stands for the default SIP ports.
 func (s *Server) IsMyself(host string, port int) bool {
-	host = strings.Trim(host, "[]")
+	host = Unbracket(host)
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
 		s.aliasMu.RLock()

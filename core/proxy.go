@@ -155,7 +155,7 @@ func TargetOf(ctx context.Context, uri *sip.Uri) (Target, error) {
 			port = 5061
 		}
 	}
-	host := strings.Trim(uri.Host, "[]")
+	host := Unbracket(uri.Host)
 	if host == "" {
 		return Target{}, errors.New("core: URI without host")
 	}

@@ -161,7 +161,7 @@ func natDestination(b *usrloc.Binding) (string, bool) {
 			cport = 5061
 		}
 	}
-	if strings.Trim(cu.Host, "[]") == rip && strconv.Itoa(cport) == rport {
+	if core.Unbracket(cu.Host) == rip && strconv.Itoa(cport) == rport {
 		return "", false
 	}
 	host := rip

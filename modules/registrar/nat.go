@@ -2,7 +2,6 @@ package registrar
 
 import (
 	"net/netip"
-	"strings"
 
 	"github.com/locus-sip/locus/core"
 	"github.com/locus-sip/locus/modules/usrloc"
@@ -36,7 +35,7 @@ func natFlag(p *request, c *contact) uint32 {
 	if p.viaNAT {
 		return usrloc.FlagNAT
 	}
-	host := strings.Trim(c.uri.Host, "[]")
+	host := core.Unbracket(c.uri.Host)
 	if host == p.srcIP {
 		return 0 // the source itself, the common case: no parsing
 	}
@@ -55,7 +54,7 @@ var shared = netip.MustParsePrefix("100.64.0.0/10")
 
 // sameAddr is sameIP(ip.String(), b) without formatting ip.
 func sameAddr(ip netip.Addr, b string) bool {
-	y, err := netip.ParseAddr(strings.Trim(b, "[]"))
+	y, err := netip.ParseAddr(core.Unbracket(b))
 	if err != nil {
 		return ip.String() == b
 	}
@@ -66,8 +65,8 @@ func sameIP(a, b string) bool {
 	if a == b {
 		return true // what the parsing below concludes too, without it
 	}
-	x, err1 := netip.ParseAddr(strings.Trim(a, "[]"))
-	y, err2 := netip.ParseAddr(strings.Trim(b, "[]"))
+	x, err1 := netip.ParseAddr(core.Unbracket(a))
+	y, err2 := netip.ParseAddr(core.Unbracket(b))
 	if err1 != nil || err2 != nil {
 		return a == b
 	}

@@ -114,7 +114,10 @@ func (r *Registrar) SetClock(now func() time.Time) { r.now = now }
 
 // Serves reports whether host is one of the registrar's domains.
 func (r *Registrar) Serves(host string) bool {
-	return r.anyDomain || r.domains[strings.ToLower(strings.Trim(host, "[]"))]
+	if r.anyDomain {
+		return true
+	}
+	return r.domains[strings.ToLower(core.Unbracket(host))]
 }
 
 func (r *Registrar) newRUID() string {

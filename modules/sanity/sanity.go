@@ -289,7 +289,7 @@ func checkRequiredHeaders(req *sip.Request, hs *headers) *Failure {
 // which sipgo keeps ("Via: SIP/2.0/UDP :5060" has host ":5060").
 func checkVia1(req *sip.Request) *Failure {
 	v := req.Via()
-	if v == nil || v.Host == "" || (strings.Contains(v.Host, ":") && net.ParseIP(strings.Trim(v.Host, "[]")) == nil) {
+	if v == nil || v.Host == "" || (strings.Contains(v.Host, ":") && net.ParseIP(core.Unbracket(v.Host)) == nil) {
 		return fail(CheckVia1, 0, "no usable first Via")
 	}
 	return nil

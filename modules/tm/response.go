@@ -309,7 +309,7 @@ func (t *TM) forwardResponseStateless(res *sip.Response) {
 	if port == 0 {
 		port = 5060
 	}
-	target := core.Target{Proto: strings.ToLower(next.Transport), Addr: net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(port)), Flow: true}
+	target := core.Target{Proto: strings.ToLower(next.Transport), Addr: net.JoinHostPort(core.Unbracket(host), strconv.Itoa(port)), Flow: true}
 	if err := out.Send(context.Background(), target, res); err != nil {
 		t.log.Debug("stateless response forward failed", "target", target.String(), "error", err)
 	}

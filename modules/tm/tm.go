@@ -596,7 +596,7 @@ func copyRequest(req *sip.Request) *sip.Request {
 }
 
 func recordRoute(host string, port int, proto string) *sip.RecordRouteHeader {
-	u := sip.Uri{Scheme: "sip", Host: strings.Trim(host, "[]"), Port: port, UriParams: sip.NewParams()}
+	u := sip.Uri{Scheme: "sip", Host: core.Unbracket(host), Port: port, UriParams: sip.NewParams()}
 	if proto != "udp" {
 		u.UriParams.Add("transport", proto)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/ast"
 	"github.com/yuin/gopher-lua/parse"
 )
 
@@ -22,10 +23,37 @@ import (
 // routes) in both, against a KSR whose every function records its call
 // and returns a value that depends on the calls before it. The two must
 // make the same calls, in the same order, and end the same way: an exit
-// and a return are the same end, as Call sees them. The seeds are the
-// cases of TestExitReturns, the shipped scripts and examples, and scripts
-// whose branches depend on what KSR returns.
+// and a return are the same end, as Call sees them.
 func FuzzExitReturns(f *testing.F) {
+	addScriptSeeds(f)
+	f.Fuzz(func(t *testing.T, src string) {
+		compareRewrite(t, src, func(chunk []ast.Stmt) []ast.Stmt {
+			chunk, _ = exitReturns(chunk)
+			return chunk
+		})
+	})
+}
+
+// FuzzHoistKSR does the same for what a Runtime compiles: exits
+// rewritten, then every KSR.m.f call hoisted (the fuzzed KSR has them
+// all).
+func FuzzHoistKSR(f *testing.F) {
+	addScriptSeeds(f)
+	for _, tc := range hoistCases {
+		f.Add(tc.src)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		compareRewrite(t, src, func(chunk []ast.Stmt) []ast.Stmt {
+			chunk, _ = exitReturns(chunk)
+			chunk, _ = hoistKSR(chunk, func(mod, _ string) bool { return mod != "" })
+			return chunk
+		})
+	})
+}
+
+// addScriptSeeds adds the cases of TestExitReturns, the shipped scripts
+// and examples, and scripts whose branches depend on what KSR returns.
+func addScriptSeeds(f *testing.F) {
 	for _, tc := range exitCases {
 		f.Add(tc.src)
 	}
@@ -49,36 +77,40 @@ function ksr_request_route() repeat s2() until KSR.t.f() ~= 0 KSR.t.after() end`
 function ksr_request_route() _G["st" .. "op"]() KSR.t.after() end`)
 	f.Add(`function stop() KSR.x.exit() end
 function ksr_request_route() local f = stop f() KSR.t.after() pcall(stop) KSR.t.last() end`)
+}
 
-	f.Fuzz(func(t *testing.T, src string) {
-		plain, err := parse.Parse(strings.NewReader(src), "fuzz.lua")
-		if err != nil {
-			return
+// compareRewrite compiles src as written and rewritten, runs each global
+// function of both, and fails when they make different KSR calls or end
+// differently. A script that does not parse or compile as written is no
+// test.
+func compareRewrite(t *testing.T, src string, rewrite func([]ast.Stmt) []ast.Stmt) {
+	plain, err := parse.Parse(strings.NewReader(src), "fuzz.lua")
+	if err != nil {
+		return
+	}
+	rewritten, err := parse.Parse(strings.NewReader(src), "fuzz.lua")
+	if err != nil {
+		t.Fatalf("the second parse failed: %v", err)
+	}
+	rewritten = rewrite(rewritten)
+	want, err := lua.Compile(plain, "fuzz.lua")
+	if err != nil {
+		return
+	}
+	got, err := lua.Compile(rewritten, "fuzz.lua")
+	if err != nil {
+		t.Fatalf("the rewritten script does not compile: %v", err)
+	}
+	for _, fn := range slices.Sorted(maps.Keys(globalFunctions(plain))) {
+		w, wok := traceRun(want, fn)
+		g, gok := traceRun(got, fn)
+		if !wok || !gok {
+			continue // ran out of time: nothing to compare
 		}
-		rewritten, err := parse.Parse(strings.NewReader(src), "fuzz.lua")
-		if err != nil {
-			t.Fatalf("the second parse failed: %v", err)
+		if w != g {
+			t.Fatalf("%s ran differently once rewritten:\nas written: %s\nrewritten:  %s", fn, w, g)
 		}
-		rewritten, _ = exitReturns(rewritten)
-		want, err := lua.Compile(plain, "fuzz.lua")
-		if err != nil {
-			return
-		}
-		got, err := lua.Compile(rewritten, "fuzz.lua")
-		if err != nil {
-			t.Fatalf("the rewritten script does not compile: %v", err)
-		}
-		for _, fn := range slices.Sorted(maps.Keys(globalFunctions(plain))) {
-			w, wok := traceRun(want, fn)
-			g, gok := traceRun(got, fn)
-			if !wok || !gok {
-				continue // ran out of time: nothing to compare
-			}
-			if w != g {
-				t.Fatalf("%s ran differently once rewritten:\nas written: %s\nrewritten:  %s", fn, w, g)
-			}
-		}
-	})
+	}
 }
 
 // traceRun runs a compiled chunk in a fresh sandboxed state, then calls

@@ -14,8 +14,7 @@ import (
 // one sub-table per export. Each function closes over this state's env.
 func installKSR(L *lua.LState, env *core.Env, exports []Export) {
 	ksr := L.NewTable()
-	all := append([]Export{{Funcs: coreFuncs()}, {Name: "x", Funcs: xFuncs()}}, exports...)
-	for _, ex := range all {
+	for _, ex := range withBuiltins(exports) {
 		tbl := ksr
 		if ex.Name != "" {
 			if t, ok := ksr.RawGetString(ex.Name).(*lua.LTable); ok {
@@ -31,6 +30,23 @@ func installKSR(L *lua.LState, env *core.Env, exports []Export) {
 		}
 	}
 	L.SetGlobal("KSR", ksr)
+}
+
+// withBuiltins returns the exports with KSR's own functions first.
+func withBuiltins(exports []Export) []Export {
+	return append([]Export{{Funcs: coreFuncs()}, {Name: "x", Funcs: xFuncs()}}, exports...)
+}
+
+// knownFuncs reports which functions KSR has with these exports: fn is
+// KSR.fn when mod is empty, else KSR.mod.fn.
+func knownFuncs(exports []Export) func(mod, fn string) bool {
+	set := map[[2]string]bool{}
+	for _, ex := range withBuiltins(exports) {
+		for _, f := range ex.Funcs {
+			set[[2]string{ex.Name, f.Name}] = true
+		}
+	}
+	return func(mod, fn string) bool { return set[[2]string{mod, fn}] }
 }
 
 // xFuncs are KSR.x: stop the route, with or without a reply.

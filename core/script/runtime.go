@@ -260,7 +260,7 @@ type state struct {
 
 func (r *Runtime) newGeneration(src []byte) (*Generation, error) {
 	sum := sha256.Sum256(src)
-	proto, err := Compile(src, r.opts.File)
+	proto, err := compile(src, r.opts.File, knownFuncs(r.opts.Exports))
 	if err != nil {
 		return nil, err
 	}
@@ -395,11 +395,30 @@ func (g *Generation) retire() {
 
 // Compile parses and compiles a script. Errors read "file:line: message".
 func Compile(src []byte, file string) (*lua.FunctionProto, error) {
+	return compile(src, file, nil)
+}
+
+// compile is Compile with calls of the KSR functions that known reports
+// hoisted (see hoistKSR); nil hoists none.
+func compile(src []byte, file string, known func(mod, fn string) bool) (*lua.FunctionProto, error) {
 	chunk, err := parse.Parse(strings.NewReader(string(src)), file)
 	if err != nil {
 		return nil, fmt.Errorf("script: %s", parseErrorText(err, file))
 	}
 	chunk, _ = exitReturns(chunk)
+	if known != nil {
+		if hoisted, n := hoistKSR(chunk, known); n > 0 {
+			// The locals may take registers the script needed: then
+			// compile it as it is.
+			if proto, err := lua.Compile(hoisted, file); err == nil {
+				return proto, nil
+			}
+			if chunk, err = parse.Parse(strings.NewReader(string(src)), file); err != nil {
+				return nil, fmt.Errorf("script: %s", parseErrorText(err, file))
+			}
+			chunk, _ = exitReturns(chunk)
+		}
+	}
 	proto, err := lua.Compile(chunk, file)
 	if err != nil {
 		return nil, fmt.Errorf("script: %s: %w", file, err)

@@ -182,6 +182,30 @@ func TestExitStopsEveryRoute(t *testing.T) {
 	}
 }
 
+// TestHoistedCalls: calls of KSR functions, found once at load when
+// nothing can replace them, still reach whatever the script put in their
+// place when it can; a misspelt name on a path not taken does not stop
+// the script from loading, and fails where it is called.
+func TestHoistedCalls(t *testing.T) {
+	rec, _ := coretest.Route(t, route(`
+		local real = KSR.sl.send_reply
+		KSR.sl.send_reply = function(code, reason) return real(code, "replaced") end
+		KSR.sl.send_reply(200, "ok")`), coretest.Register, replyFuncs)
+	if f := rec.Final(); f == nil || f.Reason != "replaced" {
+		t.Fatalf("replies %v, want the replaced function's", rec.Replies)
+	}
+	misspelt := route(`if KSR.is_INVITE() then KSR.sll.send_reply(500, "typo") end
+		KSR.sl.send_reply(200, "ok")`)
+	rec, _ = coretest.Route(t, misspelt, coretest.Register, replyFuncs)
+	if f := rec.Final(); f == nil || f.Reason != "ok" {
+		t.Fatalf("REGISTER: replies %v, want 200 ok", rec.Replies)
+	}
+	rec, _ = coretest.Route(t, misspelt, strings.ReplaceAll(coretest.Register, "REGISTER", "INVITE"), replyFuncs)
+	if rec.Code() != 500 || rec.Final().Reason == "typo" {
+		t.Fatalf("INVITE: replies %v, want the engine's 500", rec.Replies)
+	}
+}
+
 func TestNoReplyIs500(t *testing.T) {
 	rec, _ := coretest.Route(t, route(`local a = 1`), coretest.Register, replyFuncs)
 	if rec.Code() != 500 {

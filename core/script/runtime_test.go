@@ -204,6 +204,12 @@ func TestHoistedCalls(t *testing.T) {
 	if rec.Code() != 500 || rec.Final().Reason == "typo" {
 		t.Fatalf("INVITE: replies %v, want the engine's 500", rec.Replies)
 	}
+	// A hoisted function's argument errors name it in full.
+	rt, _ := newRuntime(t, route(`KSR.sl.send_reply("abc")`), time.Second, 1)
+	m, _ := coretest.Msg(t, coretest.Register)
+	if err := rt.Route(m); err == nil || !strings.Contains(err.Error(), "route.lua:2: bad argument #1 to KSR.sl.send_reply") {
+		t.Fatalf("err = %v", err)
+	}
 }
 
 func TestNoReplyIs500(t *testing.T) {

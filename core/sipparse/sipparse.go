@@ -35,6 +35,7 @@ import (
 	"sync"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/locus-sip/locus/internal/ascii"
 )
 
 // fallback parses what the fast path leaves. A sipgo Parser is read-only
@@ -224,7 +225,7 @@ func headerEnd(b []byte) int {
 	for i < len(b) {
 		if i+8 <= len(b) {
 			// Eight bytes at a time to the next control character.
-			m := ctl(binary.LittleEndian.Uint64(b[i:]))
+			m := ascii.CtlMask(binary.LittleEndian.Uint64(b[i:]))
 			if m == 0 {
 				i += 8
 				continue
@@ -247,20 +248,6 @@ func headerEnd(b []byte) int {
 		}
 	}
 	return -1
-}
-
-// ctl returns a word with the high bit set in each byte of x that is below
-// 0x20 or equal to 0x7f, exactly (no carries cross bytes).
-func ctl(x uint64) uint64 {
-	const (
-		lo  = 0x0101010101010101
-		hi  = 0x8080808080808080
-		low = 0x7f7f7f7f7f7f7f7f
-	)
-	below := ^(x | (x&low + 0x60*lo)) & hi
-	y := x ^ 0x7f*lo
-	del := ^(y | (y&low + low)) & hi
-	return below | del
 }
 
 // parse reads head (the start line and headers, each ending in CRLF) and

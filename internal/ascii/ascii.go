@@ -61,3 +61,20 @@ func TrimRightSPHT(s string) string {
 	}
 	return s
 }
+
+// CtlMask returns x, eight bytes of text, with the high bit set in each
+// byte that is a control character (below 0x20, or 0x7f) and every other
+// bit clear; bytes from 0x80 up are not flagged. It is exact per byte (no
+// borrow crosses from one byte into the next), so the lowest set bit
+// locates the first control character of a little-endian load.
+func CtlMask(x uint64) uint64 {
+	const (
+		lo  = 0x0101010101010101
+		hi  = 0x8080808080808080
+		low = 0x7f7f7f7f7f7f7f7f
+	)
+	below := ^(x | (x&low + 0x60*lo)) & hi
+	y := x ^ 0x7f*lo
+	del := ^(y | (y&low + low)) & hi
+	return below | del
+}

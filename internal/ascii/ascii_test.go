@@ -72,3 +72,36 @@ func FuzzTrimSPHT(f *testing.F) {
 		}
 	})
 }
+
+// TestCtlMask puts every byte value at every position of a word of
+// printable text, and one control character below another, and checks
+// each byte's flag against the definition.
+func TestCtlMask(t *testing.T) {
+	isCtl := func(c byte) bool { return c < 0x20 || c == 0x7f }
+	check := func(buf [8]byte) {
+		var x uint64
+		for i := 7; i >= 0; i-- {
+			x = x<<8 | uint64(buf[i])
+		}
+		m := CtlMask(x)
+		for i, c := range buf {
+			if got := m>>(8*i)&0xff == 0x80; got != isCtl(c) {
+				t.Fatalf("CtlMask(% x): byte %d (%#x) flagged %v", buf, i, c, got)
+			}
+		}
+		if m&^0x8080808080808080 != 0 {
+			t.Fatalf("CtlMask(% x) = %#x: bits besides the high ones", buf, m)
+		}
+	}
+	for b := 0; b < 256; b++ {
+		for pos := 0; pos < 8; pos++ {
+			buf := [8]byte{'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'}
+			buf[pos] = byte(b)
+			check(buf)
+			buf[(pos+1)%8] = 0x00 // a borrow from below must not flag its neighbour
+			check(buf)
+			buf[(pos+1)%8] = 0xff
+			check(buf)
+		}
+	}
+}

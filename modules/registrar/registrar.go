@@ -842,15 +842,12 @@ func callIDOf(m *core.Msg) string {
 func storable(s string) bool {
 	// Eight bytes at a time while they are printable ASCII (what phones
 	// send); the first word that is not goes the long way from there.
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	const highs = 0x8080808080808080
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
 		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
 			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		// With no high bit set, w+ones carries into no other byte and sets
-		// the high bit of a byte that was 0x7f, and w-0x20*ones&^w sets
-		// the high bit of the lowest byte below 0x20, if any.
-		if w&highs != 0 || (w+ones|(w-0x20*ones)&^w)&highs != 0 {
+		if w&highs != 0 || ascii.CtlMask(w) != 0 {
 			break
 		}
 	}

@@ -34,7 +34,7 @@ const maxHoisted = 100
 // hoisted.
 func hoistKSR(chunk []ast.Stmt, known func(mod, fn string) bool) ([]ast.Stmt, int) {
 	safe := true
-	calls := map[*ast.IdentExpr]*ast.FuncCallExpr{} // KSR at the root of a call, and the call
+	calls := map[*ast.IdentExpr]bool{} // the KSR at the root of each call
 	var v walker
 	v.stmt = func(s ast.Stmt) {
 		switch s := s.(type) {
@@ -50,13 +50,12 @@ func hoistKSR(chunk []ast.Stmt, known func(mod, fn string) bool) ([]ast.Stmt, in
 		switch e := e.(type) {
 		case *ast.FuncCallExpr:
 			if root, _, _, ok := ksrCall(e); ok {
-				calls[root] = e
+				calls[root] = true
 			}
 		case *ast.IdentExpr:
 			switch e.Value {
 			case "KSR":
-				_, ok := calls[e] // the call is visited before its callee
-				safe = safe && ok
+				safe = safe && calls[e] // the call is visited before its callee
 			case "_G", "getfenv", "setfenv":
 				safe = false
 			}

@@ -409,7 +409,8 @@ func compile(src []byte, file string, known func(mod, fn string) bool) (*lua.Fun
 	if known != nil {
 		if hoisted, n := hoistKSR(chunk, known); n > 0 {
 			// The locals may take registers the script needed: then
-			// compile it as it is.
+			// compile it as it is, parsed again (hoistKSR rewrote the
+			// calls in place).
 			if proto, err := lua.Compile(hoisted, file); err == nil {
 				return proto, nil
 			}
